@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs what the interop tests need when it is missing:
+# radclient (Debian freeradius-utils) and the Python RADIUS client pyrad.
+# Set TEST_DATABASE_URL=postgres://… to run the store and multi-instance tests on PostgreSQL too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v radclient >/dev/null 2>&1; then
+  echo "installing freeradius-utils (radclient)…"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq freeradius-utils >/dev/null
+fi
+if ! python3 -c 'import pyrad, pyotp' >/dev/null 2>&1; then
+  echo "installing pyrad and pyotp…"
+  python3 -m pip install -q -r tests/interop/requirements.txt
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast "$@"
+  # nextest does not run doc tests.
+  cargo test --locked --doc
+else
+  cargo test --locked --no-fail-fast "$@"
+fi

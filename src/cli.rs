@@ -1,0 +1,667 @@
+//! The `tokengate` command line: `serve`, `check-config`, `migrate` and the admin verbs.
+//!
+//! Admin verbs open the database and master key named by the config directly (the running
+//! daemon picks their changes up through the store's change feed). Every verb prints a human
+//! summary, or JSON with `--json`. Errors are returned as `anyhow` with context; `main` prints
+//! them and exits non-zero.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::admin::{parse_import, Admin, ImportFormat, TokenSpec};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::model::{HashAlgorithm, OtpMode, TokenKind};
+use crate::otp::base32;
+use crate::server::{open_storage, Gateway};
+
+/// tokengate: RADIUS authentication gateway for PIN + TOTP/HOTP tokencodes.
+#[derive(Debug, Parser)]
+#[command(name = "tokengate", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TOKENGATE_CONFIG",
+        default_value = "config/tokengate.toml"
+    )]
+    pub config: PathBuf,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Top-level verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM/SIGINT.
+    Serve {
+        /// Create a demo user `demo` (PIN 8642) with a TOTP token and print how to log in.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Validate the configuration file and exit.
+    CheckConfig,
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// PINs.
+    #[command(subcommand)]
+    Pin(PinCmd),
+}
+
+/// `user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Add {
+        /// Login name.
+        name: String,
+        /// Security domain.
+        #[arg(long, default_value = "default")]
+        domain: String,
+        /// RADIUS reply profile.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Show a user and their tokens.
+    Show {
+        /// Login name.
+        name: String,
+    },
+    /// List users.
+    List,
+    /// Lock a user.
+    Lock {
+        /// Login name.
+        name: String,
+    },
+    /// Unlock a user and clear the failure count.
+    Unlock {
+        /// Login name.
+        name: String,
+    },
+}
+
+/// `token add` options.
+#[derive(Debug, Args)]
+pub struct TokenAdd {
+    /// Serial (generated when absent).
+    #[arg(long)]
+    serial: Option<String>,
+    /// Assign to this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// `pin` (PIN + tokencode) or `app` (tokencode alone).
+    #[arg(long, default_value = "pin")]
+    kind: String,
+    /// Counter-based (HOTP) instead of time-based (TOTP).
+    #[arg(long)]
+    hotp: bool,
+    /// sha1, sha256 or sha512.
+    #[arg(long, default_value = "sha1")]
+    algorithm: String,
+    /// 6 or 8.
+    #[arg(long, default_value_t = 6)]
+    digits: u8,
+    /// TOTP step in seconds (30 or 60).
+    #[arg(long, default_value_t = 30)]
+    period: u32,
+    /// HOTP: first counter value.
+    #[arg(long, default_value_t = 0)]
+    counter: u64,
+    /// Seed in base32 (generated when neither seed option is given).
+    #[arg(long, conflicts_with = "seed_hex")]
+    seed_base32: Option<String>,
+    /// Seed in hex.
+    #[arg(long)]
+    seed_hex: Option<String>,
+    /// Initial PIN (PIN tokens); without it the token starts in New PIN mode.
+    #[arg(long)]
+    pin: Option<String>,
+    /// Expiry: YYYY-MM-DD (UTC midnight) or Unix seconds.
+    #[arg(long)]
+    expires: Option<String>,
+}
+
+/// `token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; prints its otpauth:// URI once.
+    Add(TokenAdd),
+    /// Import tokens from a file of otpauth:// URIs or CSV.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = ImportFormat::Uri)]
+        format: ImportFormat,
+        /// Kind for records that do not say (`pin` or `app`).
+        #[arg(long, default_value = "app")]
+        kind: String,
+        /// URI files: assign each token to the user named by the URI's account label.
+        #[arg(long)]
+        assign: bool,
+    },
+    /// Assign a token to a user.
+    Assign {
+        /// Token serial.
+        serial: String,
+        /// Login name.
+        user: String,
+    },
+    /// Take a token away from its user.
+    Unassign {
+        /// Token serial.
+        serial: String,
+    },
+    /// Resynchronise a token from two consecutive tokencodes.
+    Resync {
+        /// Token serial.
+        serial: String,
+        /// First tokencode.
+        code1: String,
+        /// The next tokencode.
+        code2: String,
+    },
+    /// Show a token.
+    Show {
+        /// Token serial.
+        serial: String,
+    },
+    /// List tokens.
+    List,
+    /// Print the code a token shows now (demo and testing aid).
+    Code {
+        /// Token serial.
+        serial: String,
+    },
+}
+
+/// `pin …`
+#[derive(Debug, Subcommand)]
+pub enum PinCmd {
+    /// Clear a token's PIN: New PIN mode at the next login.
+    Clear {
+        /// Token serial.
+        serial: String,
+    },
+    /// Set a token's PIN.
+    Set {
+        /// Token serial.
+        serial: String,
+        /// The PIN.
+        pin: String,
+    },
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", human(value));
+    }
+    Ok(())
+}
+
+fn actor() -> String {
+    let login = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{login}")
+}
+
+/// Parses `YYYY-MM-DD` (UTC midnight) or Unix seconds.
+pub fn parse_date(s: &str) -> Result<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        bail!("{s:?} is not YYYY-MM-DD or Unix seconds");
+    };
+    let (y, m, d): (i64, i64, i64) = (y.parse()?, m.parse()?, d.parse()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        bail!("{s:?} is not a valid date");
+    }
+    // Days from civil (proleptic Gregorian), after H. Hinnant's well-known formula.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok((era * 146_097 + doe - 719_468) * 86_400)
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        bail!("hex seed has an odd number of digits");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).context("hex seed has a non-hex digit"))
+        .collect()
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(&cli.config)?;
+    let now = crate::clock::unix_now();
+    match cli.command {
+        Command::CheckConfig => {
+            let summary = serde_json::json!({
+                "file": cli.config.display().to_string(),
+                "database": redact_url(&config.database_url),
+                "radius_listen": config.radius_listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "clients": config.clients.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                "profiles": config.profiles.keys().collect::<Vec<_>>(),
+                "domains": config.domains.keys().collect::<Vec<_>>(),
+                "dictionary_attributes": config.dictionary.len(),
+            });
+            print(cli.json, &summary, |_| {
+                format!(
+                    "{}: OK ({} clients, {} profiles, {} domains)",
+                    cli.config.display(),
+                    config.clients.len(),
+                    config.profiles.len(),
+                    config.domains.len()
+                )
+            })
+        }
+        Command::Migrate => {
+            let (store, _) = open_storage(&config).await?;
+            store.close().await;
+            print(cli.json, &serde_json::json!({"migrated": true}), |_| {
+                "database schema is up to date".into()
+            })
+        }
+        Command::Serve { demo } => serve(config, demo, cli.json).await,
+        cmd => {
+            let (store, key) = open_storage(&config).await?;
+            let admin = Admin::new(&store, &config, &key, actor());
+            let r = admin_command(&admin, cmd, cli.json, now).await;
+            store.close().await;
+            r
+        }
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    // postgres://user:password@host/db → postgres://user:***@host/db
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((u, _)) => format!("{}{u}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) -> Result<()> {
+    match cmd {
+        Command::User(u) => match u {
+            UserCmd::Add {
+                name,
+                domain,
+                profile,
+            } => {
+                let user = admin
+                    .add_user(&name, &domain, profile.as_deref(), now)
+                    .await?;
+                print(json, &user, |u| {
+                    format!("created user {} in domain {}", u.name, u.domain)
+                })
+            }
+            UserCmd::Show { name } => {
+                let v = admin.show_user(&name).await?;
+                print(json, &v, |v| {
+                    let mut s = format!(
+                        "user {}  domain={}  locked={}  failures={}  profile={}",
+                        v.user.name,
+                        v.user.domain,
+                        v.user.locked,
+                        v.user.fail_count,
+                        v.user.profile.as_deref().unwrap_or("-")
+                    );
+                    for t in &v.tokens {
+                        s.push_str(&format!("\n  token {}", token_line(t)));
+                    }
+                    s
+                })
+            }
+            UserCmd::List => {
+                let users = admin.store.list_users().await?;
+                print(json, &users, |us| {
+                    us.iter()
+                        .map(|u| {
+                            format!(
+                                "{}\t{}\t{}",
+                                u.name,
+                                u.domain,
+                                if u.locked { "locked" } else { "active" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
+            UserCmd::Lock { name } => {
+                let u = admin.set_locked(&name, true, now).await?;
+                print(json, &u, |u| format!("locked {}", u.name))
+            }
+            UserCmd::Unlock { name } => {
+                let u = admin.set_locked(&name, false, now).await?;
+                print(json, &u, |u| format!("unlocked {}", u.name))
+            }
+        },
+        Command::Token(t) => {
+            match t {
+                TokenCmd::Add(a) => {
+                    let spec = token_spec(a)?;
+                    let created = admin.add_token(spec, now).await?;
+                    print(json, &created, |c| {
+                        format!(
+                            "created token {}\notpauth URI (shown once; contains the seed):\n{}",
+                            token_line(&c.token),
+                            c.otpauth_uri
+                        )
+                    })
+                }
+                TokenCmd::Import {
+                    file,
+                    format,
+                    kind,
+                    assign,
+                } => {
+                    let kind = TokenKind::parse(&kind).context("--kind must be pin or app")?;
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let records = parse_import(&text, format, kind, assign)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    let results = admin.import(records, now).await;
+                    let mut failed = 0;
+                    let rows: Vec<serde_json::Value> = results
+                    .iter()
+                    .map(|(line, r)| match r {
+                        Ok(c) => serde_json::json!({"line": line, "serial": c.token.serial, "ok": true}),
+                        Err(e) => {
+                            failed += 1;
+                            serde_json::json!({"line": line, "ok": false, "error": e.to_string()})
+                        }
+                    })
+                    .collect();
+                    print(json, &rows, |rows| {
+                        rows.iter()
+                            .map(|r| match r["ok"].as_bool() {
+                                Some(true) => format!(
+                                    "line {}: imported {}",
+                                    r["line"],
+                                    r["serial"].as_str().unwrap_or("")
+                                ),
+                                _ => format!(
+                                    "line {}: FAILED: {}",
+                                    r["line"],
+                                    r["error"].as_str().unwrap_or("")
+                                ),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
+                    if failed > 0 {
+                        bail!("{failed} of {} records failed", results.len());
+                    }
+                    Ok(())
+                }
+                TokenCmd::Assign { serial, user } => {
+                    let t = admin.assign(&serial, Some(&user), now).await?;
+                    print(json, &t, |t| format!("assigned {} to {user}", t.serial))
+                }
+                TokenCmd::Unassign { serial } => {
+                    let t = admin.assign(&serial, None, now).await?;
+                    print(json, &t, |t| format!("unassigned {}", t.serial))
+                }
+                TokenCmd::Resync {
+                    serial,
+                    code1,
+                    code2,
+                } => {
+                    let t = admin.resync(&serial, &code1, &code2, now).await?;
+                    print(json, &t, |t| {
+                        format!("resynchronised {} (drift {} steps)", t.serial, t.drift)
+                    })
+                }
+                TokenCmd::Show { serial } => {
+                    let t = admin
+                        .store
+                        .token_by_serial(&serial)
+                        .await?
+                        .with_context(|| format!("token {serial:?} not found"))?;
+                    print(json, &t, token_line)
+                }
+                TokenCmd::List => {
+                    let ts = admin.store.list_tokens().await?;
+                    print(json, &ts, |ts| {
+                        ts.iter().map(token_line).collect::<Vec<_>>().join("\n")
+                    })
+                }
+                TokenCmd::Code { serial } => {
+                    let code = admin.current_code(&serial, now).await?;
+                    print(
+                        json,
+                        &serde_json::json!({"serial": serial, "code": code}),
+                        |_| code.clone(),
+                    )
+                }
+            }
+        }
+        Command::Pin(p) => match p {
+            PinCmd::Clear { serial } => {
+                let t = admin.clear_pin(&serial, now).await?;
+                print(json, &t, |t| {
+                    format!("PIN cleared on {}: New PIN mode at next login", t.serial)
+                })
+            }
+            PinCmd::Set { serial, pin } => {
+                let t = admin.set_pin(&serial, &pin, now).await?;
+                print(json, &t, |t| format!("PIN set on {}", t.serial))
+            }
+        },
+        Command::Serve { .. } | Command::CheckConfig | Command::Migrate => unreachable!(),
+    }
+}
+
+fn token_line(t: &crate::model::Token) -> String {
+    let mode = match t.mode {
+        OtpMode::Totp { period } => format!("totp/{period}s"),
+        OtpMode::Hotp => "hotp".into(),
+    };
+    format!(
+        "{}  {} {} {}-digit {}  pin={}  owner={}  last_step={}  drift={}  bad={}",
+        t.serial,
+        t.kind.as_str(),
+        mode,
+        t.digits,
+        t.algorithm.as_str(),
+        t.pin_state.as_str(),
+        t.user_id
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into()),
+        t.last_step,
+        t.drift,
+        t.bad_count
+    )
+}
+
+fn token_spec(a: TokenAdd) -> Result<TokenSpec> {
+    let kind = TokenKind::parse(&a.kind).context("--kind must be pin or app")?;
+    let algorithm =
+        HashAlgorithm::parse(&a.algorithm).context("--algorithm must be sha1, sha256 or sha512")?;
+    let seed = match (&a.seed_base32, &a.seed_hex) {
+        (Some(b), _) => Some(base32::decode(b).map_err(|e| anyhow::anyhow!("--seed-base32: {e}"))?),
+        (None, Some(h)) => Some(decode_hex(h)?),
+        (None, None) => None,
+    };
+    Ok(TokenSpec {
+        serial: a.serial,
+        kind,
+        algorithm,
+        digits: a.digits,
+        mode: if a.hotp {
+            OtpMode::Hotp
+        } else {
+            OtpMode::Totp { period: a.period }
+        },
+        seed,
+        counter: a.counter,
+        user: a.user,
+        pin: a.pin,
+        expires_at: a.expires.as_deref().map(parse_date).transpose()?,
+    })
+}
+
+const DEMO_USER: &str = "demo";
+const DEMO_SERIAL: &str = "DEMO-0001";
+const DEMO_PIN: &str = "8642";
+
+async fn ensure_demo(config: &Config) -> Result<Option<String>> {
+    let (store, key) = open_storage(config).await?;
+    let admin = Admin::new(&store, config, &key, "cli:demo".into());
+    let now = crate::clock::unix_now();
+    let mut uri = None;
+    if store.user_by_name(DEMO_USER).await?.is_none() {
+        admin.add_user(DEMO_USER, "default", None, now).await?;
+    }
+    if store.token_by_serial(DEMO_SERIAL).await?.is_none() {
+        let c = admin
+            .add_token(
+                TokenSpec {
+                    serial: Some(DEMO_SERIAL.into()),
+                    user: Some(DEMO_USER.into()),
+                    pin: Some(DEMO_PIN.into()),
+                    ..TokenSpec::default()
+                },
+                now,
+            )
+            .await?;
+        uri = Some(c.otpauth_uri);
+    }
+    store.close().await;
+    Ok(uri)
+}
+
+async fn serve(config: Config, demo: bool, _json: bool) -> Result<()> {
+    let demo_uri = if demo {
+        Some(ensure_demo(&config).await?)
+    } else {
+        None
+    };
+    let cfg_path = config.path.clone();
+    let gw = Gateway::start(config).await?;
+    if let Some(uri) = demo_uri {
+        let addr = gw
+            .radius_addrs()
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let secret = gw
+            .config
+            .clients
+            .first()
+            .map(|c| String::from_utf8_lossy(&c.secret.0).into_owned())
+            .unwrap_or_default();
+        println!("==================== DEMO MODE ====================");
+        println!("Demo user '{DEMO_USER}', PIN {DEMO_PIN}, TOTP token {DEMO_SERIAL} (SHA-1, 6 digits, 30 s).");
+        if let Some(uri) = uri {
+            println!("Add it to an authenticator app with this URI (shown once):\n  {uri}");
+        }
+        println!("Log in through RADIUS (passcode = PIN + current tokencode):");
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "tokengate".into());
+        println!(
+            "  echo \"User-Name = {DEMO_USER}, User-Password = {DEMO_PIN}$({exe} -c {} token code {DEMO_SERIAL}), Message-Authenticator = 0x00\" | radclient -x {addr} auth {secret}",
+            cfg_path.display()
+        );
+        println!("The demo user is for trying tokengate out: remove it before production use.");
+        println!("===================================================");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    gw.shutdown().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Sets up tracing (human or JSON lines; level from `RUST_LOG`, default info).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Keeps `Arc<Clock>` nameable for callers of the library.
+pub type SharedClock = Arc<Clock>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_to_utc_midnight() {
+        assert_eq!(parse_date("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_date("2000-03-01").unwrap(), 951_868_800);
+        assert_eq!(parse_date("2026-11-22").unwrap(), 1_795_305_600);
+        assert_eq!(parse_date("1234567890").unwrap(), 1_234_567_890);
+        assert!(parse_date("2026-13-01").is_err());
+        assert!(parse_date("tomorrow").is_err());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,981 @@
+//! TOML configuration: parsing, defaults and validation into runtime settings.
+//!
+//! The file is strict: unknown keys are errors (`deny_unknown_fields`), every error names the file,
+//! the key and the reason, and semantic checks (addresses, secrets, profile attributes against the
+//! dictionary, policy ranges) run at load time so a bad file fails at start-up, never at the first
+//! packet. Secrets are held in [`Secret`], whose `Debug` never shows the value. This module reads
+//! files (the config and the secret files it names) but opens no sockets and touches no database.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::otp::Charset;
+use crate::radius::dict::Dictionary;
+
+/// The only configuration format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// A configuration error: which file, which key, why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigError {
+    /// The file being read.
+    pub file: String,
+    /// Dotted path of the offending key (or `-` when the file itself is the problem).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A secret value that never appears in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// File format (serde)
+// ---------------------------------------------------------------------------------------------
+
+/// The TOML file as written by the admin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Process-wide settings.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// RADIUS front end.
+    #[serde(default)]
+    pub radius: RadiusSection,
+    /// Challenge sessions.
+    #[serde(default)]
+    pub challenge: ChallengeSection,
+    /// Prompt texts (SPEC PIN-3).
+    #[serde(default)]
+    pub prompts: Prompts,
+    /// In-memory caches.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// RADIUS clients (NAS).
+    #[serde(default, rename = "client")]
+    pub clients: Vec<ClientSection>,
+    /// Reply profiles by name.
+    #[serde(default, rename = "profile")]
+    pub profiles: BTreeMap<String, ProfileSection>,
+    /// Security domains by name; `default` always exists.
+    #[serde(default, rename = "domain")]
+    pub domains: BTreeMap<String, DomainSection>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Directory for the SQLite database and the master key (created if missing).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data_dir>/tokengate.db`. `postgres://…` for PostgreSQL.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Take the database URL from this environment variable instead (wins over `database`).
+    #[serde(default)]
+    pub database_env: Option<String>,
+    /// Master key file (32 random bytes, mode 0600, created on first start); default `<data_dir>/master.key`.
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    /// RADIUS dictionary (FreeRADIUS format); default `dictionaries/dictionary` next to the config's parent directory.
+    #[serde(default)]
+    pub dictionary: Option<PathBuf>,
+    /// How user names are compared: `fold` (case-insensitive, stored lower-case) or `exact`.
+    #[serde(default)]
+    pub user_name_case: NameCase,
+    /// Issuer shown in authenticator apps for `otpauth://` URIs.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Groups per database transaction on the packet path (group commit).
+    #[serde(default = "default_write_batch")]
+    pub write_batch: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            data_dir: default_data_dir(),
+            database: None,
+            database_env: None,
+            master_key_file: None,
+            dictionary: None,
+            user_name_case: NameCase::default(),
+            issuer: default_issuer(),
+            write_batch: default_write_batch(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_issuer() -> String {
+    "tokengate".into()
+}
+fn default_write_batch() -> usize {
+    256
+}
+
+/// User-name comparison rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameCase {
+    /// Case-insensitive: names are stored and looked up in lower case.
+    #[default]
+    Fold,
+    /// Names are compared byte for byte.
+    Exact,
+}
+
+impl NameCase {
+    /// Normalises a login name under this rule.
+    pub fn normalize(self, name: &str) -> String {
+        match self {
+            NameCase::Fold => name.trim().to_lowercase(),
+            NameCase::Exact => name.trim().to_string(),
+        }
+    }
+}
+
+/// `[radius]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSection {
+    /// UDP addresses to listen on (authentication port).
+    #[serde(default = "default_radius_listen")]
+    pub listen: Vec<String>,
+    /// How long a reply is kept for retransmissions (RFC 5080; 5 to 30 s).
+    #[serde(default = "default_dup_ttl")]
+    pub duplicate_ttl_secs: u64,
+    /// Requests processed at once; more are dropped and counted as overload.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Status-Server requests answered per client per second.
+    #[serde(default = "default_status_rate")]
+    pub status_server_per_second: u32,
+}
+
+impl Default for RadiusSection {
+    fn default() -> Self {
+        RadiusSection {
+            listen: default_radius_listen(),
+            duplicate_ttl_secs: default_dup_ttl(),
+            max_in_flight: default_max_in_flight(),
+            status_server_per_second: default_status_rate(),
+        }
+    }
+}
+
+fn default_radius_listen() -> Vec<String> {
+    vec!["127.0.0.1:1812".into()]
+}
+fn default_dup_ttl() -> u64 {
+    10
+}
+fn default_max_in_flight() -> usize {
+    4096
+}
+fn default_status_rate() -> u32 {
+    10
+}
+
+/// `[challenge]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeSection {
+    /// Lifetime of a challenge session (State) in seconds.
+    #[serde(default = "default_challenge_ttl")]
+    pub ttl_secs: u64,
+}
+
+impl Default for ChallengeSection {
+    fn default() -> Self {
+        ChallengeSection {
+            ttl_secs: default_challenge_ttl(),
+        }
+    }
+}
+
+fn default_challenge_ttl() -> u64 {
+    120
+}
+
+/// `[prompts]`: every text sent to users (SPEC PIN-3). `{min}`, `{max}`, `{charset}`, `{reason}`
+/// and `{pin}` are replaced where they make sense.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Prompts {
+    /// N-1: asking for the next tokencode.
+    pub next_tokencode: String,
+    /// PIN-1: asking for a new PIN.
+    pub new_pin: String,
+    /// PIN-1: asking for the new PIN again.
+    pub new_pin_confirm: String,
+    /// PIN-1: the confirmation did not match; asking again.
+    pub new_pin_mismatch: String,
+    /// PIN-1: the PIN breaks the policy (`{reason}`); asking again.
+    pub new_pin_rejected: String,
+    /// PIN-1: PIN set; asking for PIN + next tokencode.
+    pub new_pin_accepted: String,
+    /// PIN-2: a system-generated PIN (`{pin}`) was assigned.
+    pub new_pin_generated: String,
+    /// Sent in Access-Reject (kept generic: never says why).
+    pub reject: String,
+}
+
+impl Default for Prompts {
+    fn default() -> Self {
+        Prompts {
+            next_tokencode: "Wait for the tokencode to change, then enter the new tokencode:".into(),
+            new_pin: "Enter a new PIN of {min} to {max} {charset}:".into(),
+            new_pin_confirm: "Re-enter the new PIN:".into(),
+            new_pin_mismatch: "The PINs did not match. Enter a new PIN of {min} to {max} {charset}:"
+                .into(),
+            new_pin_rejected: "PIN rejected: {reason}. Enter a new PIN of {min} to {max} {charset}:"
+                .into(),
+            new_pin_accepted:
+                "PIN accepted. Wait for the tokencode to change, then enter your PIN followed by the new tokencode:"
+                    .into(),
+            new_pin_generated:
+                "Your new PIN is {pin}. Wait for the tokencode to change, then enter your PIN followed by the new tokencode:"
+                    .into(),
+            reject: "Access denied".into(),
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// Users (with their tokens) held in memory.
+    pub max_users: u64,
+    /// How often (ms) to poll the change feed for admin changes made elsewhere (CLI, other instances).
+    pub change_poll_ms: u64,
+    /// How long an unknown user name is remembered as unknown (seconds).
+    pub negative_ttl_secs: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            max_users: 2_000_000,
+            change_poll_ms: 1000,
+            negative_ttl_secs: 30,
+        }
+    }
+}
+
+/// `[[client]]`: one NAS or a prefix of them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// Name used in logs, metrics and audit.
+    pub name: String,
+    /// Source address or prefix (`10.0.0.1`, `10.0.0.0/24`, `::1`).
+    pub address: String,
+    /// Shared secret inline (prefer `secret_file` or `secret_env`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// File holding the shared secret (trailing newline removed).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Environment variable holding the shared secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Require Message-Authenticator in Access-Request (BLAST-RADIUS defence); default true.
+    #[serde(default = "default_true")]
+    pub require_message_authenticator: bool,
+    /// Reply profile for users without their own.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[profile.<name>]`: reply attributes on Access-Accept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSection {
+    /// Attributes as `"Name = value"` strings, by dictionary name (repeat a name to send it twice).
+    #[serde(default)]
+    pub reply: Vec<String>,
+}
+
+/// `[domain.<name>]`: policies of a security domain. Missing sections take the built-in defaults.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSection {
+    /// Token policy.
+    #[serde(default)]
+    pub token: TokenPolicy,
+    /// PIN rules.
+    #[serde(default)]
+    pub pin: PinPolicy,
+    /// Lockout policy.
+    #[serde(default)]
+    pub lockout: LockoutPolicy,
+}
+
+/// What a failed next tokencode does (SPEC N-2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NtcFailure {
+    /// Reject the attempt only.
+    Reject,
+    /// Reject and lock the user.
+    #[default]
+    Lock,
+}
+
+/// Token policy of a domain (SPEC W-1, W-2, N-1, N-2, D-2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenPolicy {
+    /// Incorrect passcodes tolerated before a correct one needs Next Tokencode (absent = unlimited).
+    pub bad_passcode_limit: Option<u32>,
+    /// What a wrong next tokencode does.
+    pub ntc_failure: NtcFailure,
+    /// TOTP steps accepted outright either side of the expected step.
+    pub totp_window: u32,
+    /// TOTP steps either side within which a match triggers Next Tokencode.
+    pub totp_wide_window: u32,
+    /// HOTP counters looked ahead and accepted outright.
+    pub hotp_window: u32,
+    /// HOTP counters looked ahead for a Next Tokencode match.
+    pub hotp_wide_window: u32,
+    /// Resynchronisation search (TOTP) either side of now, in hours (SPEC D-2).
+    pub resync_totp_hours: u32,
+    /// Resynchronisation search (HOTP) ahead of the last counter.
+    pub resync_hotp_range: u32,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            bad_passcode_limit: Some(3),
+            ntc_failure: NtcFailure::Lock,
+            totp_window: 1,
+            totp_wide_window: 3,
+            hotp_window: 10,
+            hotp_wide_window: 100,
+            resync_totp_hours: 12,
+            resync_hotp_range: 10_000,
+        }
+    }
+}
+
+/// PIN rules of a domain (SPEC PIN-1, PIN-2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinPolicy {
+    /// Minimum PIN length.
+    pub min_length: usize,
+    /// Maximum PIN length.
+    pub max_length: usize,
+    /// `numeric` or `alphanumeric`.
+    pub charset: PinCharset,
+    /// PINs that are never accepted.
+    pub forbidden: Vec<String>,
+    /// PIN-2: over RADIUS/TACACS+, assign a system-generated PIN instead of asking the user.
+    pub system_generated: bool,
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        PinPolicy {
+            min_length: 4,
+            max_length: 8,
+            charset: PinCharset::Numeric,
+            forbidden: vec![],
+            system_generated: false,
+        }
+    }
+}
+
+/// Characters allowed in a PIN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinCharset {
+    /// Digits only.
+    #[default]
+    Numeric,
+    /// ASCII letters and digits.
+    Alphanumeric,
+}
+
+impl PinCharset {
+    /// The words used in prompts.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PinCharset::Numeric => "digits",
+            PinCharset::Alphanumeric => "letters or digits",
+        }
+    }
+    /// The code-generation charset for system-generated PINs.
+    pub fn generator(self) -> Charset {
+        match self {
+            PinCharset::Numeric => Charset::Numeric,
+            PinCharset::Alphanumeric => Charset::Alphanumeric,
+        }
+    }
+}
+
+/// Lockout policy (SPEC L-1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutPolicy {
+    /// Consecutive failures that lock the user.
+    pub max_failures: u32,
+    /// Window in seconds within which failures add up.
+    pub window_secs: i64,
+    /// Unlock automatically after this many seconds (absent = only an admin unlocks).
+    pub auto_unlock_secs: Option<i64>,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_failures: 5,
+            window_secs: 86_400,
+            auto_unlock_secs: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated runtime settings
+// ---------------------------------------------------------------------------------------------
+
+/// A RADIUS client after validation.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Name for logs/metrics/audit.
+    pub name: String,
+    /// Source prefix.
+    pub net: IpNet,
+    /// Shared secret.
+    pub secret: Secret,
+    /// Message-Authenticator required.
+    pub require_message_authenticator: bool,
+    /// Default reply profile.
+    pub profile: Option<String>,
+}
+
+/// Policies of one security domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies {
+    /// Token policy.
+    pub token: TokenPolicy,
+    /// PIN policy.
+    pub pin: PinPolicy,
+    /// Lockout policy.
+    pub lockout: LockoutPolicy,
+}
+
+/// Everything the daemon and the CLI need, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The raw file (for `check-config --json` and reload comparisons).
+    pub file: FileConfig,
+    /// Data directory (absolute or relative to the working directory).
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Master key file.
+    pub master_key_file: PathBuf,
+    /// Loaded dictionary.
+    pub dictionary: Arc<Dictionary>,
+    /// RADIUS listen addresses.
+    pub radius_listen: Vec<SocketAddr>,
+    /// Clients in file order.
+    pub clients: Vec<Client>,
+    /// Profiles: name → pre-encoded reply attributes (wire bytes, one attribute each).
+    pub profiles: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Domains: name → policies (always has `default`).
+    pub domains: BTreeMap<String, Policies>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let err = |key: &str, reason: String| ConfigError {
+            file: file_name.clone(),
+            key: key.to_string(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err("-", format!("cannot read: {e}")))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| {
+            // toml's message names the key and shows the line; keep it on one line.
+            let msg = e.message().to_string();
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            err(&key_of_toml_error(&text, &e), format!("{msg}{line}"))
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::validate(path, base, file)
+    }
+
+    fn validate(path: &Path, base: &Path, file: FileConfig) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let err = |key: String, reason: String| ConfigError {
+            file: file_name.clone(),
+            key,
+            reason,
+        };
+        if file.version != CONFIG_VERSION {
+            return Err(err(
+                "version".into(),
+                format!(
+                    "unsupported version {} (this build reads {CONFIG_VERSION})",
+                    file.version
+                ),
+            ));
+        }
+        let data_dir = resolve(base, &file.server.data_dir);
+        let database_url = match (&file.server.database_env, &file.server.database) {
+            (Some(var), _) => std::env::var(var).map_err(|_| {
+                err(
+                    "server.database_env".into(),
+                    format!("environment variable {var} is not set"),
+                )
+            })?,
+            (None, Some(url)) => url.clone(),
+            (None, None) => format!("sqlite://{}", data_dir.join("tokengate.db").display()),
+        };
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "server.database".into(),
+                "must start with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        }
+        let master_key_file = file
+            .server
+            .master_key_file
+            .as_ref()
+            .map(|p| resolve(base, p))
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let dict_path = file
+            .server
+            .dictionary
+            .as_ref()
+            .map(|p| resolve(base, p))
+            .unwrap_or_else(|| default_dictionary(base));
+        let dictionary = Dictionary::load(&dict_path)
+            .map_err(|e| err("server.dictionary".into(), e.to_string()))?;
+        if file.server.write_batch == 0 || file.server.write_batch > 10_000 {
+            return Err(err("server.write_batch".into(), "must be 1..=10000".into()));
+        }
+
+        let mut radius_listen = Vec::new();
+        for (i, l) in file.radius.listen.iter().enumerate() {
+            let addr: SocketAddr = l.parse().map_err(|e| {
+                err(
+                    format!("radius.listen[{i}]"),
+                    format!("{l:?} is not ip:port: {e}"),
+                )
+            })?;
+            radius_listen.push(addr);
+        }
+        if !(1..=60).contains(&file.radius.duplicate_ttl_secs) {
+            return Err(err(
+                "radius.duplicate_ttl_secs".into(),
+                "must be 1..=60 (RFC 5080 suggests 5 to 30)".into(),
+            ));
+        }
+        if file.radius.max_in_flight == 0 {
+            return Err(err(
+                "radius.max_in_flight".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if !(10..=3600).contains(&file.challenge.ttl_secs) {
+            return Err(err("challenge.ttl_secs".into(), "must be 10..=3600".into()));
+        }
+
+        // Profiles: encode every attribute now so a typo fails at start-up.
+        let mut profiles = BTreeMap::new();
+        for (name, p) in &file.profiles {
+            let mut attrs = Vec::new();
+            for (i, line) in p.reply.iter().enumerate() {
+                let key = format!("profile.{name}.reply[{i}]");
+                let (attr, value) = line
+                    .split_once('=')
+                    .ok_or_else(|| err(key.clone(), format!("{line:?} is not \"Name = value\"")))?;
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                let bytes = dictionary
+                    .encode_attribute(attr.trim(), value)
+                    .map_err(|e| err(key.clone(), e.to_string()))?;
+                attrs.push(bytes);
+            }
+            profiles.insert(name.clone(), attrs);
+        }
+
+        let mut clients = Vec::new();
+        let mut seen_names = std::collections::BTreeSet::new();
+        for (i, c) in file.clients.iter().enumerate() {
+            let key = |k: &str| format!("client[{i}].{k}");
+            if !seen_names.insert(c.name.clone()) {
+                return Err(err(
+                    key("name"),
+                    format!("duplicate client name {:?}", c.name),
+                ));
+            }
+            let net = parse_net(&c.address).ok_or_else(|| {
+                err(
+                    key("address"),
+                    format!("{:?} is not an address or prefix", c.address),
+                )
+            })?;
+            let secret = match (&c.secret, &c.secret_file, &c.secret_env) {
+                (Some(s), None, None) => s.as_bytes().to_vec(),
+                (None, Some(f), None) => {
+                    let p = resolve(base, f);
+                    let s = std::fs::read(&p).map_err(|e| {
+                        err(
+                            key("secret_file"),
+                            format!("cannot read {}: {e}", p.display()),
+                        )
+                    })?;
+                    trim_newline(s)
+                }
+                (None, None, Some(v)) => std::env::var(v)
+                    .map_err(|_| {
+                        err(
+                            key("secret_env"),
+                            format!("environment variable {v} is not set"),
+                        )
+                    })?
+                    .into_bytes(),
+                (None, None, None) => {
+                    return Err(err(
+                        key("secret"),
+                        "one of secret, secret_file, secret_env is required".into(),
+                    ))
+                }
+                _ => {
+                    return Err(err(
+                        key("secret"),
+                        "give only one of secret, secret_file, secret_env".into(),
+                    ))
+                }
+            };
+            if secret.is_empty() {
+                return Err(err(key("secret"), "the shared secret is empty".into()));
+            }
+            if let Some(p) = &c.profile {
+                if !profiles.contains_key(p) {
+                    return Err(err(key("profile"), format!("no [profile.{p}] section")));
+                }
+            }
+            clients.push(Client {
+                name: c.name.clone(),
+                net,
+                secret: Secret(secret),
+                require_message_authenticator: c.require_message_authenticator,
+                profile: c.profile.clone(),
+            });
+        }
+
+        let mut domains = BTreeMap::new();
+        domains.insert("default".to_string(), Policies::default());
+        for (name, d) in &file.domains {
+            let key = |k: &str| format!("domain.{name}.{k}");
+            let t = &d.token;
+            if t.totp_wide_window < t.totp_window {
+                return Err(err(
+                    key("token.totp_wide_window"),
+                    "must be >= totp_window".into(),
+                ));
+            }
+            if t.hotp_wide_window < t.hotp_window {
+                return Err(err(
+                    key("token.hotp_wide_window"),
+                    "must be >= hotp_window".into(),
+                ));
+            }
+            if t.totp_wide_window > 100 || t.hotp_wide_window > 10_000 {
+                return Err(err(key("token"), "windows are unreasonably large".into()));
+            }
+            let p = &d.pin;
+            if p.min_length < 1 || p.min_length > p.max_length || p.max_length > 32 {
+                return Err(err(
+                    key("pin.min_length"),
+                    "need 1 <= min_length <= max_length <= 32".into(),
+                ));
+            }
+            let l = &d.lockout;
+            if l.max_failures == 0 {
+                return Err(err(
+                    key("lockout.max_failures"),
+                    "must be at least 1".into(),
+                ));
+            }
+            if l.window_secs <= 0 {
+                return Err(err(key("lockout.window_secs"), "must be positive".into()));
+            }
+            domains.insert(
+                name.clone(),
+                Policies {
+                    token: d.token.clone(),
+                    pin: d.pin.clone(),
+                    lockout: d.lockout.clone(),
+                },
+            );
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            data_dir,
+            database_url,
+            master_key_file,
+            dictionary: Arc::new(dictionary),
+            radius_listen,
+            clients,
+            profiles,
+            domains,
+            file,
+        })
+    }
+
+    /// Policies of a domain; unknown domains fall back to `default`.
+    pub fn policies(&self, domain: &str) -> &Policies {
+        self.domains
+            .get(domain)
+            .or_else(|| self.domains.get("default"))
+            .unwrap_or(&DEFAULT_POLICIES)
+    }
+}
+
+static DEFAULT_POLICIES: std::sync::LazyLock<Policies> =
+    std::sync::LazyLock::new(Policies::default);
+
+fn default_dictionary(base: &Path) -> PathBuf {
+    // Config files live in <repo>/config/; the dictionaries beside it in <repo>/dictionaries/.
+    let beside = base.join("../dictionaries/dictionary");
+    if beside.exists() {
+        return beside;
+    }
+    let here = base.join("dictionaries/dictionary");
+    if here.exists() {
+        return here;
+    }
+    PathBuf::from("/usr/share/tokengate/dictionaries/dictionary")
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn trim_newline(mut s: Vec<u8>) -> Vec<u8> {
+    while matches!(s.last(), Some(b'\n' | b'\r')) {
+        s.pop();
+    }
+    s
+}
+
+/// Parses `10.0.0.1`, `10.0.0.0/24`, `::1`, `2001:db8::/32`.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Some(n.trunc());
+    }
+    s.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+}
+
+/// Best-effort dotted key path of a TOML error, from the span's position in the text.
+fn key_of_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return "-".into();
+    };
+    // Find the last [section] header before the error and the key on the error's line.
+    let before = &text[..span.start.min(text.len())];
+    let mut section = String::new();
+    for line in before.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    match (section.is_empty(), key.is_empty() || key.starts_with('[')) {
+        (true, true) => "-".into(),
+        (true, false) => key.into(),
+        (false, true) => section,
+        (false, false) => format!("{section}.{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_path(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+    }
+
+    #[test]
+    fn every_shipped_example_parses() {
+        let dir = repo_path("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().and_then(|e| e.to_str()) == Some("toml") {
+                Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no example config found in {}", dir.display());
+    }
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        let text = text.replace(
+            "DICT",
+            &repo_path("dictionaries/dictionary").display().to_string(),
+        );
+        std::fs::write(&p, text).unwrap();
+        Config::load(&p)
+    }
+
+    const MINIMAL: &str = r#"
+version = 1
+[server]
+dictionary = "DICT"
+[[client]]
+name = "nas"
+address = "127.0.0.1"
+secret = "s3cret"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = load_text(MINIMAL).unwrap();
+        assert_eq!(c.clients.len(), 1);
+        assert!(c.clients[0].require_message_authenticator);
+        assert_eq!(c.policies("default").lockout.max_failures, 5);
+        assert_eq!(c.policies("nonexistent").lockout.window_secs, 86_400);
+        assert!(c.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_reason() {
+        let e = load_text(&format!(
+            "{MINIMAL}\n[radius]\nlisten = []\nfrobnicate = 1\n"
+        ))
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("t.toml"), "{s}");
+        assert!(s.contains("radius.frobnicate"), "{s}");
+        assert!(s.contains("unknown field"), "{s}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        let cases = [
+            ("version = 2\n", "version"),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[[client]]\nname = \"a\"\naddress = \"nope\"\nsecret = \"x\"\n",
+                "client[0].address",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\n",
+                "client[0].secret",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[profile.p]\nreply = [\"No-Such-Attribute = 1\"]\n",
+                "profile.p.reply[0]",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[profile.p]\nreply = [\"Session-Timeout = soon\"]\n",
+                "profile.p.reply[0]",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[radius]\nlisten = [\"localhost\"]\n",
+                "radius.listen[0]",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[domain.x.pin]\nmin_length = 9\nmax_length = 4\n",
+                "domain.x.pin.min_length",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[domain.x.lockout]\nmax_failures = 0\n",
+                "domain.x.lockout.max_failures",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("nas.secret"), "from-file\n").unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\n[server]\ndictionary = \"{}\"\n[[client]]\nname = \"a\"\naddress = \"10.0.0.0/8\"\nsecret_file = \"nas.secret\"\n",
+                repo_path("dictionaries/dictionary").display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.clients[0].secret.0, b"from-file");
+        let dbg = format!("{:?}", c.clients);
+        assert!(!dbg.contains("from-file"), "{dbg}");
+    }
+
+    #[test]
+    fn profile_attributes_are_pre_encoded() {
+        let c = load_text(&format!(
+            "{MINIMAL}\n[profile.vpn]\nreply = [\"Session-Timeout = 3600\", \"Class = \\\"gold\\\"\"]\n"
+        ))
+        .unwrap();
+        let p = &c.profiles["vpn"];
+        assert_eq!(p[0], vec![27, 6, 0, 0, 0x0e, 0x10]);
+        assert_eq!(p[1], b"\x19\x06gold".to_vec());
+    }
+}

@@ -1,0 +1,202 @@
+//! Tokencode verification against a token's window, drift and replay guard (SPEC W-1, W-2, D-1,
+//! D-2, R-1, N-3).
+//!
+//! Every check computes the code for the whole candidate range, matched or not, so the time a
+//! check takes does not depend on whether or where the code matched. Pure: `now` is a parameter.
+
+use crate::config::TokenPolicy;
+use crate::model::OtpMode;
+use crate::otp::{self, Code, HashAlgorithm, Pepper};
+
+use super::LiveToken;
+
+/// Where a code matched: the step (TOTP) or counter (HOTP), and the drift to remember.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeMatch {
+    /// Matched TOTP step or HOTP counter.
+    pub step: i64,
+    /// TOTP: matched step minus the server's current step (D-1). HOTP: 0.
+    pub drift: i64,
+}
+
+/// The verdict on a tokencode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeResult {
+    /// Not this token's code anywhere in the window.
+    NoMatch,
+    /// A code that was valid but is not newer than the last accepted one.
+    Replay,
+    /// Inside the automatic window (W-1/W-2): accept.
+    Narrow(CodeMatch),
+    /// Only in the wide window: Next Tokencode (N-1).
+    Wide(CodeMatch),
+}
+
+fn code_eq(seed: &[u8], alg: HashAlgorithm, digits: u8, step: i64, code: &[u8]) -> bool {
+    match u64::try_from(step) {
+        Ok(c) => otp::ct_eq(
+            Code::new(otp::hotp(seed, c, digits, alg), digits).as_bytes(),
+            code,
+        ),
+        Err(_) => false,
+    }
+}
+
+fn is_code_shaped(code: &[u8], digits: u8) -> bool {
+    code.len() == usize::from(digits) && code.iter().all(u8::is_ascii_digit)
+}
+
+/// Checks `code` for `lt` at time `now` under `policy`.
+pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -> CodeResult {
+    let t = &lt.token;
+    let shaped = is_code_shaped(code, t.digits);
+    let (first, last, narrow_lo, narrow_hi, s_now) = match t.mode {
+        OtpMode::Totp { period } => {
+            let s_now = otp::totp_step(now, period);
+            let center = s_now.saturating_add(t.drift);
+            let w = i64::from(policy.totp_window);
+            let wide = i64::from(policy.totp_wide_window);
+            (
+                center.saturating_sub(wide),
+                center.saturating_add(wide),
+                center.saturating_sub(w),
+                center.saturating_add(w),
+                Some(s_now),
+            )
+        }
+        OtpMode::Hotp => {
+            let next = t.last_step.saturating_add(1);
+            let w = i64::from(policy.hotp_window.max(1));
+            let wide = i64::from(policy.hotp_wide_window.max(policy.hotp_window).max(1));
+            // Look back a few counters too, only to tell a replay from a wrong code.
+            (
+                next.saturating_sub(w).max(0),
+                next.saturating_add(wide - 1),
+                next,
+                next.saturating_add(w - 1),
+                None,
+            )
+        }
+    };
+    let mut narrow = None;
+    let mut wide = None;
+    let mut replay = false;
+    let mut s = first;
+    while s <= last {
+        // Always compute: no early exit.
+        let eq = shaped && code_eq(&lt.seed, t.algorithm, t.digits, s, code);
+        if eq {
+            if s <= t.last_step {
+                replay = true;
+            } else if (narrow_lo..=narrow_hi).contains(&s) {
+                narrow = narrow.or(Some(s));
+            } else {
+                wide = wide.or(Some(s));
+            }
+        }
+        s += 1;
+    }
+    let mk = |step: i64| CodeMatch {
+        step,
+        drift: s_now.map(|n| step - n).unwrap_or(0),
+    };
+    match (narrow, wide, replay) {
+        (Some(s), _, _) => CodeResult::Narrow(mk(s)),
+        (None, Some(s), _) => CodeResult::Wide(mk(s)),
+        (None, None, true) => CodeResult::Replay,
+        _ => CodeResult::NoMatch,
+    }
+}
+
+/// N-3: the next tokencode must be strictly later than the one seen (`seen`) and than the last
+/// accepted one: we accept the two steps (counters) after `seen`.
+pub fn check_next(lt: &LiveToken, code: &[u8], seen: i64, now: i64) -> Option<CodeMatch> {
+    let t = &lt.token;
+    if !is_code_shaped(code, t.digits) {
+        return None;
+    }
+    let mut found = None;
+    for s in [seen.saturating_add(1), seen.saturating_add(2)] {
+        let eq = code_eq(&lt.seed, t.algorithm, t.digits, s, code);
+        if eq && s > t.last_step && found.is_none() {
+            found = Some(s);
+        }
+    }
+    found.map(|step| CodeMatch {
+        step,
+        drift: match t.mode {
+            OtpMode::Totp { period } => step - otp::totp_step(now, period),
+            OtpMode::Hotp => 0,
+        },
+    })
+}
+
+const DUMMY_SEED: [u8; 20] = [0x5a; 20];
+const DUMMY_HASH: &str = "h1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// Work equivalent to judging one PIN token with the default window, for answers that must not
+/// be told apart by timing (unknown user, locked user; SPEC L-4).
+pub fn dummy_work(pepper: &Pepper, passcode: &[u8]) {
+    let split = passcode.len().saturating_sub(6);
+    let (pin, code) = passcode.split_at(split);
+    let mut acc = pepper.verify(DUMMY_HASH, pin);
+    for s in 0..7u64 {
+        acc ^= otp::ct_eq(
+            Code::new(otp::hotp(&DUMMY_SEED, s, 6, HashAlgorithm::Sha1), 6).as_bytes(),
+            code,
+        );
+    }
+    std::hint::black_box(acc);
+}
+
+/// Why a resynchronisation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResyncError {
+    /// The two codes are not consecutive codes of this token within the search range.
+    #[error("the two tokencodes were not found as consecutive codes of this token")]
+    NotFound,
+    /// The codes are not the token's length or not digits.
+    #[error("tokencodes must be exactly the token's number of digits")]
+    BadFormat,
+}
+
+/// D-2: finds two consecutive codes within ±`resync_totp_hours` (TOTP) or the next
+/// `resync_hotp_range` counters (HOTP). Returns the second code's step and the drift to store;
+/// both codes count as used.
+pub fn resync(
+    policy: &TokenPolicy,
+    lt: &LiveToken,
+    code1: &[u8],
+    code2: &[u8],
+    now: i64,
+) -> Result<CodeMatch, ResyncError> {
+    let t = &lt.token;
+    if !is_code_shaped(code1, t.digits) || !is_code_shaped(code2, t.digits) {
+        return Err(ResyncError::BadFormat);
+    }
+    let (lo, hi, s_now) = match t.mode {
+        OtpMode::Totp { period } => {
+            let s_now = otp::totp_step(now, period);
+            let span = i64::from(policy.resync_totp_hours) * 3600 / i64::from(period.max(1));
+            (s_now - span, s_now + span, Some(s_now))
+        }
+        OtpMode::Hotp => {
+            let next = t.last_step.saturating_add(1).max(0);
+            (next, next + i64::from(policy.resync_hotp_range), None)
+        }
+    };
+    let mut s = lo.max(0);
+    while s < hi {
+        if code_eq(&lt.seed, t.algorithm, t.digits, s, code1)
+            && code_eq(&lt.seed, t.algorithm, t.digits, s + 1, code2)
+        {
+            let step = s + 1;
+            return Ok(CodeMatch {
+                step,
+                drift: s_now.map(|n| step - n).unwrap_or(0),
+            });
+        }
+        s += 1;
+    }
+    Err(ResyncError::NotFound)
+}

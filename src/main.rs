@@ -1,0 +1,25 @@
+//! The `tokengate` binary: parse the command line, start logging, run the command.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = tokengate::cli::Cli::parse();
+    tokengate::cli::init_tracing(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokengate: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(tokengate::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokengate: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! One-time passwords and secrets at rest: HOTP/TOTP, constant-time code matching, keyed hashes
+//! of PINs and codes, seed encryption, code and seed generation, base32 and otpauth URIs.
+//!
+//! Everything here is a pure function of its arguments: time comes in as `unix: i64` seconds and
+//! randomness as `&mut (impl RngCore + CryptoRng)`. This module must never touch sockets, the
+//! database, the clock, files or OS randomness (loading the master key file happens elsewhere; it
+//! only receives the key's 32 bytes), and it makes no policy decisions: windows, drift, replay
+//! and lockout belong to the engine. Codes, MACs and hashes are compared in constant time; key
+//! material is wiped on drop and never printed by `Debug`.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![warn(missing_docs)]
+
+pub mod base32;
+mod codes;
+mod hotp;
+mod mac;
+mod secret;
+pub mod uri;
+
+pub use crate::model::HashAlgorithm;
+pub use codes::{default_seed_len, generate_code, normalize_code, random_seed, Charset};
+pub use hotp::{
+    clamp_digits, ct_eq, find_match, hotp, totp, totp_step, Code, MAX_DIGITS, MIN_DIGITS,
+};
+pub use secret::{CryptoError, MasterKey, Pepper, SeedCipher};

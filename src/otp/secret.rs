@@ -1,0 +1,487 @@
+//! Secrets at rest (SPEC §1): the master key, the pepper for keyed hashes, and the seed cipher.
+//!
+//! This module owns how secrets are protected before they reach the database: token seeds are
+//! sealed with AES-256-GCM under a key derived from the master key, and PINs and codes are stored
+//! only as salted HMAC-SHA-256 under a pepper derived from the same master key. It takes the
+//! master key's 32 bytes and an RNG as arguments; it must not read key files, the clock or OS
+//! randomness, and no type here may print key bytes (every `Debug` is redacted, every key buffer
+//! is wiped on drop).
+
+use std::fmt;
+
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::{CryptoRng, RngCore};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::hotp::ct_eq;
+use super::mac::{hkdf_sha256_32, hmac_sha256};
+
+/// HKDF `info` label of the pepper.
+const PEPPER_INFO: &[u8] = b"tokengate/v1/pepper";
+/// HKDF `info` label of the seed encryption key.
+const SEED_AEAD_INFO: &[u8] = b"tokengate/v1/seed-aead";
+
+/// Errors of the secret-storage functions.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The encrypted blob is too short or has an unknown version byte.
+    #[error("encrypted seed is malformed (truncated or unknown version)")]
+    Malformed,
+    /// Authentication of the encrypted blob failed: wrong master key, wrong token (AAD) or
+    /// tampered data.
+    #[error("encrypted seed does not decrypt (wrong master key, wrong token or tampered)")]
+    Decrypt,
+}
+
+/// The 32-byte master key, kept outside the database.
+///
+/// Sub-keys are derived from it with HKDF-SHA-256 under distinct `info` labels, so the pepper and
+/// the seed key are independent and the master key itself never keys a primitive directly.
+/// Wiped on drop; `Debug` prints `MasterKey(..)`.
+pub struct MasterKey {
+    bytes: Zeroizing<[u8; 32]>,
+}
+
+impl MasterKey {
+    /// Wraps key bytes loaded from the key file (the caller should wipe its own copy).
+    pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
+        MasterKey {
+            bytes: Zeroizing::new(bytes),
+        }
+    }
+
+    /// Generates a fresh random master key (for `tokengate` key initialisation).
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> MasterKey {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut_slice());
+        MasterKey { bytes }
+    }
+
+    /// The raw key bytes (to write the key file once; never log them).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The pepper for keyed hashes: HKDF-SHA-256(master, info = "tokengate/v1/pepper").
+    pub fn pepper(&self) -> Pepper {
+        Pepper {
+            key: hkdf_sha256_32(&[], self.bytes.as_slice(), PEPPER_INFO),
+        }
+    }
+
+    /// The seed cipher: key = HKDF-SHA-256(master, info = "tokengate/v1/seed-aead").
+    pub fn seed_cipher(&self) -> SeedCipher {
+        SeedCipher {
+            key: hkdf_sha256_32(&[], self.bytes.as_slice(), SEED_AEAD_INFO),
+        }
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+/// Version tag of the keyed-hash format.
+const HASH_PREFIX: &str = "h1";
+/// Salt length of keyed hashes.
+const SALT_LEN: usize = 16;
+/// Tag length of keyed hashes (HMAC-SHA-256).
+const TAG_LEN: usize = 32;
+/// Longest stored string `verify` looks at; "h1$" + 22 + "$" + 43 = 69 characters.
+const MAX_STORED_LEN: usize = 128;
+
+/// Server-side pepper for keyed hashes of PINs, fixed passcodes and emergency codes.
+///
+/// Stored form: `h1$<salt>$<tag>` where salt is 16 random bytes, tag is
+/// HMAC-SHA-256(pepper, salt || secret), both base64url without padding. A stolen database alone
+/// cannot be brute-forced without the pepper, which lives only in memory. Wiped on drop;
+/// `Debug` prints `Pepper(..)`.
+#[derive(Clone)]
+pub struct Pepper {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Pepper {
+    /// Keyed hash of `secret` with a fresh random salt, in the stored `h1$salt$tag` form.
+    pub fn hash(&self, rng: &mut (impl RngCore + CryptoRng), secret: &[u8]) -> String {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        let tag = self.tag(&salt, secret);
+        format!(
+            "{HASH_PREFIX}${}${}",
+            URL_SAFE_NO_PAD.encode(salt),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// Checks `candidate` against a stored keyed hash, comparing tags in constant time.
+    ///
+    /// A malformed stored string (wrong prefix, field count, base64 or lengths) gives `false`;
+    /// this never panics. The time depends on the stored string and the candidate's length only.
+    pub fn verify(&self, stored: &str, candidate: &[u8]) -> bool {
+        if stored.len() > MAX_STORED_LEN {
+            return false;
+        }
+        let mut fields = stored.split('$');
+        let (Some(HASH_PREFIX), Some(salt), Some(tag), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let (Ok(salt), Ok(tag)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(tag))
+        else {
+            return false;
+        };
+        if salt.len() != SALT_LEN || tag.len() != TAG_LEN {
+            return false;
+        }
+        let expected = self.tag(&salt, candidate);
+        ct_eq(&expected, &tag)
+    }
+
+    /// HMAC-SHA-256(pepper, salt || secret).
+    fn tag(&self, salt: &[u8], secret: &[u8]) -> [u8; TAG_LEN] {
+        hmac_sha256(self.key.as_slice(), &[salt, secret])
+    }
+}
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper(..)")
+    }
+}
+
+/// Version byte of encrypted seed blobs.
+const SEED_BLOB_VERSION: u8 = 1;
+/// AES-GCM nonce length.
+const NONCE_LEN: usize = 12;
+/// AES-GCM tag length.
+const GCM_TAG_LEN: usize = 16;
+/// Version byte plus nonce.
+const SEED_HEADER_LEN: usize = 1 + NONCE_LEN;
+
+/// AES-256-GCM for token seeds at rest.
+///
+/// Blob layout: version byte `1` || 12-byte random nonce || ciphertext || 16-byte tag. The `aad`
+/// binds a seed to its token (the caller passes the serial), so a seed copied onto another token's
+/// row does not decrypt. Random 96-bit nonces are safe far beyond the number of seeds a gateway
+/// will ever encrypt under one key. Wiped on drop; `Debug` prints `SeedCipher(..)`.
+///
+/// Only the 32-byte key is kept (and wiped on drop); the AES key schedule is rebuilt per call, so
+/// expanded round keys live only for the duration of one call. They are not wiped afterwards
+/// unless the `aes-gcm` crate's optional `zeroize` feature is enabled.
+#[derive(Clone)]
+pub struct SeedCipher {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl SeedCipher {
+    fn cipher(&self) -> Aes256Gcm {
+        let key: &[u8; 32] = &self.key;
+        Aes256Gcm::new(key.into())
+    }
+
+    /// Encrypts `seed` with a fresh random nonce, binding it to `aad`.
+    ///
+    /// AES-GCM only refuses plaintexts over 64 GiB, which no seed approaches; if that ever
+    /// happened the result would be an empty blob, which [`SeedCipher::decrypt`] rejects as
+    /// [`CryptoError::Malformed`] — never a plaintext.
+    pub fn encrypt(
+        &self,
+        rng: &mut (impl RngCore + CryptoRng),
+        seed: &[u8],
+        aad: &[u8],
+    ) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        // Reserve the whole blob up front: the plaintext is encrypted in place and must not be
+        // left behind in an abandoned allocation by a reallocation.
+        let mut blob = Vec::with_capacity(SEED_HEADER_LEN + seed.len() + GCM_TAG_LEN);
+        blob.push(SEED_BLOB_VERSION);
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(seed);
+        let sealed = match blob.get_mut(SEED_HEADER_LEN..) {
+            Some(body) => self
+                .cipher()
+                .encrypt_in_place_detached(&Nonce::from(nonce), aad, body),
+            None => Err(aes_gcm::Error),
+        };
+        match sealed {
+            Ok(tag) => {
+                blob.extend_from_slice(&tag);
+                blob
+            }
+            Err(_) => {
+                blob.zeroize();
+                Vec::new()
+            }
+        }
+    }
+
+    /// Decrypts a blob made by [`SeedCipher::encrypt`] with the same master key and `aad`.
+    ///
+    /// A blob shorter than header + tag or with another version byte is
+    /// [`CryptoError::Malformed`]; any authentication failure is [`CryptoError::Decrypt`].
+    pub fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if blob.len() < SEED_HEADER_LEN + GCM_TAG_LEN {
+            return Err(CryptoError::Malformed);
+        }
+        let (header, rest) = blob.split_at(SEED_HEADER_LEN);
+        let (version, nonce) = header.split_at(1);
+        if version != [SEED_BLOB_VERSION] {
+            return Err(CryptoError::Malformed);
+        }
+        let (ciphertext, tag) = rest.split_at(rest.len() - GCM_TAG_LEN);
+        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| CryptoError::Malformed)?;
+        let tag = <[u8; GCM_TAG_LEN]>::try_from(tag).map_err(|_| CryptoError::Malformed)?;
+        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+        self.cipher()
+            .decrypt_in_place_detached(
+                &Nonce::from(nonce),
+                aad,
+                plaintext.as_mut_slice(),
+                &Tag::from(tag),
+            )
+            .map_err(|_| CryptoError::Decrypt)?;
+        Ok(plaintext)
+    }
+}
+
+impl fmt::Debug for SeedCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SeedCipher(..)")
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn key(byte: u8) -> MasterKey {
+        MasterKey::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn debug_never_prints_key_bytes() {
+        let master = key(0xab);
+        assert_eq!(format!("{master:?}"), "MasterKey(..)");
+        assert_eq!(format!("{:?}", master.pepper()), "Pepper(..)");
+        assert_eq!(format!("{:?}", master.seed_cipher()), "SeedCipher(..)");
+    }
+
+    #[test]
+    fn subkeys_are_distinct_and_deterministic() {
+        let master = key(7);
+        assert_ne!(*master.pepper().key, *master.seed_cipher().key);
+        assert_eq!(*master.pepper().key, *key(7).pepper().key);
+        assert_ne!(*master.pepper().key, *key(8).pepper().key);
+        assert_ne!(master.pepper().key.as_slice(), master.as_bytes());
+    }
+
+    #[test]
+    fn generate_uses_the_rng() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let a = MasterKey::generate(&mut rng);
+        let b = MasterKey::generate(&mut rng);
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_ne!(a.as_bytes(), &[0u8; 32]);
+    }
+
+    #[test]
+    fn pepper_round_trip() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let pepper = key(1).pepper();
+        let stored = pepper.hash(&mut rng, b"1234");
+        assert!(stored.starts_with("h1$"));
+        assert_eq!(stored.len(), 3 + 22 + 1 + 43);
+        assert!(pepper.verify(&stored, b"1234"));
+        assert!(!pepper.verify(&stored, b"1235"));
+        assert!(!pepper.verify(&stored, b"12345"));
+        assert!(!pepper.verify(&stored, b""));
+        // An empty secret hashes and verifies like any other.
+        let empty = pepper.hash(&mut rng, b"");
+        assert!(pepper.verify(&empty, b""));
+        assert!(!pepper.verify(&empty, b"0"));
+    }
+
+    #[test]
+    fn pepper_salts_differ() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let pepper = key(1).pepper();
+        let a = pepper.hash(&mut rng, b"1234");
+        let b = pepper.hash(&mut rng, b"1234");
+        assert_ne!(a, b);
+        assert_ne!(a.split('$').nth(1), b.split('$').nth(1));
+        assert!(pepper.verify(&a, b"1234") && pepper.verify(&b, b"1234"));
+    }
+
+    #[test]
+    fn pepper_other_master_key_fails() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let stored = key(1).pepper().hash(&mut rng, b"1234");
+        assert!(!key(2).pepper().verify(&stored, b"1234"));
+    }
+
+    #[test]
+    fn pepper_tampered_and_malformed_are_false() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let pepper = key(1).pepper();
+        let stored = pepper.hash(&mut rng, b"1234");
+        let (prefix_salt, tag) = stored.rsplit_once('$').unwrap();
+        let (_, salt) = prefix_salt.split_once('$').unwrap();
+
+        // Flip one character of the tag, then of the salt (staying within the alphabet).
+        let flip = |s: &str, i: usize| -> String {
+            let mut b = s.as_bytes().to_vec();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        };
+        assert!(!pepper.verify(&format!("h1${salt}${}", flip(tag, 0)), b"1234"));
+        assert!(!pepper.verify(&format!("h1${}${tag}", flip(salt, 5)), b"1234"));
+
+        let long = "A".repeat(1000);
+        let malformed = [
+            String::new(),
+            "h1".to_string(),
+            "h1$".to_string(),
+            "h1$$".to_string(),
+            format!("h2${salt}${tag}"),
+            format!("H1${salt}${tag}"),
+            format!("h1${salt}"),
+            format!("h1${salt}${tag}$"),
+            format!("h1${salt}${tag}$extra"),
+            format!("h1${tag}${salt}"),
+            format!("h1${salt}${}", &tag[..42]),
+            format!("h1${salt}${tag}A"),
+            format!("h1${salt}=${tag}"),
+            format!("h1${salt}${tag}="),
+            format!("h1$!!!!${tag}"),
+            format!("h1${salt}${long}"),
+            stored.replace('$', ":"),
+            "h1$é$é".to_string(),
+        ];
+        for bad in &malformed {
+            assert!(!pepper.verify(bad, b"1234"), "accepted {bad:?}");
+        }
+        assert!(pepper.verify(&stored, b"1234"));
+    }
+
+    #[test]
+    fn seed_cipher_round_trip() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let cipher = key(9).seed_cipher();
+        for seed in [&b""[..], b"12345678901234567890", &[0xffu8; 64]] {
+            let blob = cipher.encrypt(&mut rng, seed, b"TG0001");
+            assert_eq!(blob.len(), 1 + 12 + seed.len() + 16);
+            assert_eq!(blob[0], 1);
+            assert_eq!(cipher.decrypt(&blob, b"TG0001").unwrap().as_slice(), seed);
+        }
+        // Fresh nonces: the same seed never gives the same blob twice.
+        let a = cipher.encrypt(&mut rng, b"seed", b"TG0001");
+        let b = cipher.encrypt(&mut rng, b"seed", b"TG0001");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn seed_cipher_wrong_aad_fails() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let cipher = key(9).seed_cipher();
+        let blob = cipher.encrypt(&mut rng, b"12345678901234567890", b"TG0001");
+        assert!(matches!(
+            cipher.decrypt(&blob, b"TG0002"),
+            Err(CryptoError::Decrypt)
+        ));
+        assert!(matches!(
+            cipher.decrypt(&blob, b""),
+            Err(CryptoError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn seed_cipher_tampering_fails() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let cipher = key(9).seed_cipher();
+        let blob = cipher.encrypt(&mut rng, b"12345678901234567890", b"TG0001");
+        // Every byte after the version byte is authenticated (nonce, ciphertext, tag).
+        for i in 1..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                matches!(cipher.decrypt(&bad, b"TG0001"), Err(CryptoError::Decrypt)),
+                "byte {i}"
+            );
+        }
+        let mut bad = blob.clone();
+        bad[0] = 2;
+        assert!(matches!(
+            cipher.decrypt(&bad, b"TG0001"),
+            Err(CryptoError::Malformed)
+        ));
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(matches!(
+            cipher.decrypt(&longer, b"TG0001"),
+            Err(CryptoError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn seed_cipher_truncated_is_malformed() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let cipher = key(9).seed_cipher();
+        let blob = cipher.encrypt(&mut rng, b"12345678901234567890", b"TG0001");
+        for len in 0..(1 + 12 + 16) {
+            assert!(
+                matches!(
+                    cipher.decrypt(&blob[..len], b"TG0001"),
+                    Err(CryptoError::Malformed)
+                ),
+                "len {len}"
+            );
+        }
+        // Cutting into the ciphertext leaves a well-formed but unauthentic blob.
+        assert!(matches!(
+            cipher.decrypt(&blob[..blob.len() - 1], b"TG0001"),
+            Err(CryptoError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn seed_cipher_other_master_key_fails() {
+        let mut rng = StdRng::seed_from_u64(10);
+        let blob = key(9).seed_cipher().encrypt(&mut rng, b"seed", b"TG0001");
+        assert!(matches!(
+            key(10).seed_cipher().decrypt(&blob, b"TG0001"),
+            Err(CryptoError::Decrypt)
+        ));
+        // The pepper and the seed key are independent: a cipher keyed like the pepper fails too.
+        let pepper_keyed = SeedCipher {
+            key: key(9).pepper().key.clone(),
+        };
+        assert!(matches!(
+            pepper_keyed.decrypt(&blob, b"TG0001"),
+            Err(CryptoError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn error_messages_are_clear() {
+        assert!(CryptoError::Malformed.to_string().contains("malformed"));
+        assert!(CryptoError::Decrypt
+            .to_string()
+            .contains("does not decrypt"));
+    }
+}

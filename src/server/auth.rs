@@ -1,0 +1,353 @@
+//! The async side of one authentication: cache, per-user serialisation, engine, group commit.
+//!
+//! For each request: resolve the user from the moka cache (loading and decrypting from the
+//! store on a miss), lock that user's slot (so two requests for one user never decide on the same
+//! state), run the pure engine on a copy, submit the engine's writes to the group-commit writer
+//! and wait until they are durable, and only then keep the copy and return the decision. When a
+//! guard fails (the replay CAS or a single-use State lost a race to another request or another
+//! instance), the copy is discarded, the user reloaded from the database and the attempt
+//! recorded as a failure. Nothing here waits on a slow hash: PINs and codes use keyed hashes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use tokio::sync::Mutex;
+
+use crate::clock::Clock;
+use crate::config::{Config, NameCase};
+use crate::engine::{self, AuthRequest, Ctx, Decision, LiveToken, Outcome, Principal, StateLookup};
+use crate::model::{Challenge, UserId};
+use crate::otp::{Pepper, SeedCipher};
+use crate::store::{Store, StoreError, WriteOp, WriterHandle};
+
+/// A failure that prevents answering at all (the front end drops the request and counts it).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The gateway is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::Store(e.to_string())
+    }
+}
+
+/// The result the front end renders.
+#[derive(Debug, Clone)]
+pub struct AuthResult {
+    /// The engine's outcome (decision, method, reason).
+    pub outcome: Outcome,
+    /// The user's own reply profile, if any (wins over the client's).
+    pub user_profile: Option<String>,
+}
+
+type Slot = Arc<Mutex<Principal>>;
+
+/// Shared authentication service used by every front end.
+pub struct AuthService {
+    config: Arc<Config>,
+    store: Store,
+    writer: std::sync::Mutex<Option<WriterHandle>>,
+    pepper: Pepper,
+    cipher: SeedCipher,
+    clock: Arc<Clock>,
+    principals: Cache<String, Slot>,
+    unknown: moka::sync::Cache<String, ()>,
+    names: moka::sync::Cache<UserId, String>,
+    challenges: moka::sync::Cache<String, Challenge>,
+}
+
+impl AuthService {
+    /// Builds the service around an open store and a running writer.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        writer: WriterHandle,
+        pepper: Pepper,
+        cipher: SeedCipher,
+        clock: Arc<Clock>,
+    ) -> AuthService {
+        let c = &config.file.cache;
+        AuthService {
+            principals: Cache::builder().max_capacity(c.max_users).build(),
+            unknown: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(c.negative_ttl_secs.max(1)))
+                .build(),
+            names: moka::sync::Cache::builder()
+                .max_capacity(c.max_users)
+                .build(),
+            challenges: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(config.file.challenge.ttl_secs))
+                .build(),
+            config,
+            store,
+            writer: std::sync::Mutex::new(Some(writer)),
+            pepper,
+            cipher,
+            clock,
+        }
+    }
+
+    /// The clock this service decides with.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    fn writer(&self) -> Result<WriterHandle, AuthError> {
+        self.writer
+            .lock()
+            .map_err(|_| AuthError::ShuttingDown)?
+            .clone()
+            .ok_or(AuthError::ShuttingDown)
+    }
+
+    /// Gives up the writer handle so the writer task can flush and stop (graceful shutdown).
+    pub fn close_writer(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+    }
+
+    /// Normalises a login name under the configured case rule.
+    pub fn normalize(&self, name: &str) -> String {
+        self.config.file.server.user_name_case.normalize(name)
+    }
+
+    /// The configured case rule.
+    pub fn name_case(&self) -> NameCase {
+        self.config.file.server.user_name_case
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Principal>, StoreError> {
+        let Some((user, tokens)) = self.store.load_principal(name).await? else {
+            return Ok(None);
+        };
+        let mut live = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            match self.cipher.decrypt(&t.seed_enc, t.serial.as_bytes()) {
+                Ok(seed) => live.push(LiveToken { token: t, seed }),
+                Err(_) => tracing::error!(
+                    serial = %t.serial,
+                    "token seed does not decrypt under this master key; token unusable"
+                ),
+            }
+        }
+        self.names.insert(user.id, user.name.clone());
+        Ok(Some(Principal { user, tokens: live }))
+    }
+
+    async fn slot(&self, name: &str) -> Result<Option<Slot>, AuthError> {
+        if self.unknown.contains_key(name) {
+            return Ok(None);
+        }
+        if let Some(s) = self.principals.get(name).await {
+            return Ok(Some(s));
+        }
+        let loaded = self
+            .principals
+            .try_get_with(name.to_string(), async {
+                match self.load(name).await {
+                    Ok(Some(p)) => Ok(Arc::new(Mutex::new(p))),
+                    Ok(None) => Err(None),
+                    Err(e) => Err(Some(e.to_string())),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => match e.as_ref() {
+                None => {
+                    self.unknown.insert(name.to_string(), ());
+                    Ok(None)
+                }
+                Some(msg) => Err(AuthError::Store(msg.clone())),
+            },
+        }
+    }
+
+    async fn lookup_state(&self, state: &str) -> Result<StateLookup, AuthError> {
+        if let Some(c) = self.challenges.get(state) {
+            return Ok(StateLookup::Found(c));
+        }
+        Ok(match self.store.challenge(state).await? {
+            Some(c) => StateLookup::Found(c),
+            None => StateLookup::Unknown,
+        })
+    }
+
+    /// Authenticates one request; the answer is durable when this returns.
+    pub async fn authenticate(
+        &self,
+        raw_user_name: &str,
+        passcode: &[u8],
+        state: Option<&str>,
+        client: &str,
+        protocol: &str,
+    ) -> Result<AuthResult, AuthError> {
+        let name = self.normalize(raw_user_name);
+        let req = AuthRequest {
+            user_name: raw_user_name,
+            passcode,
+            client,
+            protocol,
+        };
+        let now = self.clock.now();
+        let ttl = i64::try_from(self.config.file.challenge.ttl_secs).unwrap_or(120);
+        let writer = self.writer()?;
+        let Some(slot) = self.slot(&name).await? else {
+            // Unknown user: same engine path (dummy work), same answer; only the audit is written.
+            let policies = self.config.policies("default");
+            let ctx = Ctx {
+                policies,
+                prompts: &self.config.file.prompts,
+                pepper: &self.pepper,
+                challenge_ttl: ttl,
+            };
+            let out = engine::authenticate(
+                &ctx,
+                None,
+                &StateLookup::None,
+                &req,
+                now,
+                &mut rand::rngs::OsRng,
+            );
+            writer.submit(out.ops.clone()).await?;
+            return Ok(AuthResult {
+                outcome: out,
+                user_profile: None,
+            });
+        };
+        let lookup = match state {
+            None => StateLookup::None,
+            Some(s) => self.lookup_state(s).await?,
+        };
+        let mut guard = slot.lock().await;
+        let policies = self.config.policies(&guard.user.domain);
+        let ctx = Ctx {
+            policies,
+            prompts: &self.config.file.prompts,
+            pepper: &self.pepper,
+            challenge_ttl: ttl,
+        };
+        let mut working = guard.clone();
+        let out = engine::authenticate(
+            &ctx,
+            Some(&mut working),
+            &lookup,
+            &req,
+            now,
+            &mut rand::rngs::OsRng,
+        );
+        let committed = writer.submit(out.ops.clone()).await?;
+        self.note_challenges(&out.ops);
+        if committed {
+            *guard = working;
+            return Ok(AuthResult {
+                outcome: out,
+                user_profile: guard.user.profile.clone(),
+            });
+        }
+        // A guard failed: someone else used the code or the State first. Start again from the
+        // database, which is the truth across instances, and count a failure.
+        let mut fresh = match self.load(&name).await? {
+            Some(p) => p,
+            None => {
+                drop(guard);
+                self.principals.invalidate(&name).await;
+                return Err(AuthError::Store(
+                    "user vanished during authentication".into(),
+                ));
+            }
+        };
+        let out = engine::replay_failure(&ctx, &mut fresh, &req, now);
+        writer.submit(out.ops.clone()).await?;
+        let user_profile = fresh.user.profile.clone();
+        *guard = fresh;
+        Ok(AuthResult {
+            outcome: out,
+            user_profile,
+        })
+    }
+
+    fn note_challenges(&self, ops: &[WriteOp]) {
+        for op in ops {
+            match op {
+                WriteOp::ConsumeChallenge { state } => self.challenges.invalidate(state),
+                WriteOp::InsertChallenge(c) => self.challenges.insert(c.state.clone(), c.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Forgets cached state of these users (admin changes made elsewhere).
+    pub async fn invalidate_users(&self, ids: &[UserId]) {
+        let mut unknown_changed = false;
+        for id in ids {
+            match self.names.get(id) {
+                Some(name) => self.principals.invalidate(&name).await,
+                // A user we never loaded: maybe a new one we remember as unknown.
+                None => unknown_changed = true,
+            }
+        }
+        if unknown_changed {
+            self.unknown.invalidate_all();
+        }
+    }
+
+    /// Follows the store's change feed until `cancel` fires (admin changes by the CLI or another
+    /// instance invalidate the cached users).
+    pub async fn follow_changes(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        let every = Duration::from_millis(self.config.file.cache.change_poll_ms.max(50));
+        let mut seq = match self.store.latest_change().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed unavailable at start");
+                0
+            }
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self.store.changes_since(seq).await {
+                Ok(changes) if !changes.is_empty() => {
+                    seq = changes.last().map(|c| c.0).unwrap_or(seq);
+                    let ids: Vec<UserId> = changes.iter().map(|c| c.1).collect();
+                    self.invalidate_users(&ids).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "change feed poll failed"),
+            }
+        }
+    }
+
+    /// Removes expired challenge sessions from the database now and then.
+    pub async fn purge_loop(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.store.purge_expired_challenges(self.clock.now()).await {
+                tracing::warn!(error = %e, "purging expired challenges failed");
+            }
+        }
+    }
+}
+
+/// Whether an outcome is a challenge (for counters).
+pub fn is_challenge(o: &Outcome) -> bool {
+    matches!(o.decision, Decision::Challenge { .. })
+}

@@ -1,0 +1,166 @@
+//! The running gateway: owns the store, the group-commit writer, the caches and the listeners.
+//!
+//! `Gateway::start` opens everything from a validated [`Config`] and returns once every listener
+//! is bound (so tests and the CLI know the ports); `Gateway::shutdown` stops reading, lets
+//! in-flight requests finish and be answered, flushes the writer and closes the database. All
+//! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns).
+
+pub mod auth;
+pub mod radius;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::otp::MasterKey;
+use crate::stats::Stats;
+use crate::store::{Store, WriterHandle};
+
+use auth::AuthService;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The master key file.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// The configuration it runs with.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// The authentication service (shared by the front ends).
+    pub auth: Arc<AuthService>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The clock (tests may advance it).
+    pub clock: Arc<Clock>,
+    radius_addrs: Vec<SocketAddr>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    writer_task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens (creating if needed) the data directory, master key and database named by `config`.
+pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let key = crate::keys::load_or_create(&config.master_key_file)?;
+    let store = Store::open(&config.database_url).await?;
+    Ok((store, key))
+}
+
+impl Gateway {
+    /// Starts with the system clock.
+    pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        Self::start_with_clock(config, Arc::new(Clock::system())).await
+    }
+
+    /// Starts with a given clock (tests move it to cross expiry boundaries).
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<Clock>,
+    ) -> Result<Gateway, StartError> {
+        let config = Arc::new(config);
+        let (store, key) = open_storage(&config).await?;
+        let (writer, writer_task) =
+            WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
+        let stats = Arc::new(Stats::default());
+        let auth = Arc::new(AuthService::new(
+            config.clone(),
+            store.clone(),
+            writer,
+            key.pepper(),
+            key.seed_cipher(),
+            clock.clone(),
+        ));
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let radius = Arc::new(radius::Radius::new(
+            config.clone(),
+            auth.clone(),
+            stats.clone(),
+        ));
+        let mut radius_addrs = Vec::new();
+        for addr in &config.radius_listen {
+            let sock = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: *addr,
+                    source,
+                })?;
+            let local = sock.local_addr().map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?;
+            radius_addrs.push(local);
+            tracing::info!(%local, "RADIUS listening");
+            tracker.spawn(
+                radius
+                    .clone()
+                    .serve(Arc::new(sock), cancel.clone(), tracker.clone()),
+            );
+        }
+        tracker.spawn(auth.clone().follow_changes(cancel.clone()));
+        tracker.spawn(auth.clone().purge_loop(cancel.clone()));
+        Ok(Gateway {
+            config,
+            store,
+            auth,
+            stats,
+            clock,
+            radius_addrs,
+            cancel,
+            tracker,
+            writer_task,
+        })
+    }
+
+    /// The bound RADIUS addresses (actual ports when the config said `:0`).
+    pub fn radius_addrs(&self) -> &[SocketAddr] {
+        &self.radius_addrs
+    }
+
+    /// Stops reading, answers what is in flight, flushes pending writes, closes the database.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.auth.close_writer();
+        if let Err(e) = self.writer_task.await {
+            tracing::error!(error = %e, "writer task failed during shutdown");
+        }
+        self.store.close().await;
+    }
+}

@@ -1,0 +1,363 @@
+//! The RADIUS front end: UDP sockets, client lookup, Message-Authenticator policy, the duplicate
+//! cache, Status-Server, and rendering engine decisions as Access-Accept/Reject/Challenge.
+//!
+//! Order per datagram (SPEC §10 steps 1–2): known client → decode → Message-Authenticator (verified
+//! when present; required by client policy, for Status-Server, EAP-Message and, for exempt clients,
+//! Proxy-State) → duplicate cache (RFC 5080: same source address and port, Identifier and Request
+//! Authenticator get the same bytes; one still in flight is dropped) → bounded task → engine →
+//! reply with Message-Authenticator first. Every drop is counted with its reason; no input panics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::engine::{Decision, Reason};
+use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PACKET_LEN};
+use crate::stats::{DropReason, Stats};
+
+use super::auth::{AuthError, AuthService};
+
+/// One configured client, ready for the packet path.
+pub struct ClientEntry {
+    /// Name (logs, audit).
+    pub name: String,
+    net: ipnet::IpNet,
+    key: ClientKey,
+    require_message_authenticator: bool,
+    profile: Option<Arc<Vec<Vec<u8>>>>,
+    status_second: AtomicU64,
+    status_count: AtomicU32,
+}
+
+/// Clients by prefix, most specific first.
+pub struct Clients {
+    entries: Vec<Arc<ClientEntry>>,
+}
+
+impl Clients {
+    /// Builds the table from the validated config.
+    pub fn from_config(config: &Config) -> Clients {
+        let mut entries: Vec<Arc<ClientEntry>> = config
+            .clients
+            .iter()
+            .map(|c| {
+                Arc::new(ClientEntry {
+                    name: c.name.clone(),
+                    net: c.net,
+                    key: ClientKey::new(&c.secret.0),
+                    require_message_authenticator: c.require_message_authenticator,
+                    profile: c
+                        .profile
+                        .as_ref()
+                        .and_then(|p| config.profiles.get(p))
+                        .map(|a| Arc::new(a.clone())),
+                    status_second: AtomicU64::new(0),
+                    status_count: AtomicU32::new(0),
+                })
+            })
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.net.prefix_len()));
+        Clients { entries }
+    }
+
+    /// The most specific client containing `ip` (IPv4-mapped IPv6 sources match IPv4 prefixes).
+    pub fn find(&self, ip: IpAddr) -> Option<&Arc<ClientEntry>> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.entries.iter().find(|e| e.net.contains(&ip))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DupKey {
+    src: SocketAddr,
+    identifier: u8,
+    authenticator: [u8; 16],
+}
+
+type DupSlot = Arc<OnceLock<Vec<u8>>>;
+
+/// Shared state of the RADIUS front end.
+pub struct Radius {
+    clients: Clients,
+    auth: Arc<AuthService>,
+    stats: Arc<Stats>,
+    dup: moka::sync::Cache<DupKey, DupSlot>,
+    in_flight: Arc<Semaphore>,
+    config: Arc<Config>,
+    status_per_second: u32,
+}
+
+impl Radius {
+    /// Builds the front end.
+    pub fn new(config: Arc<Config>, auth: Arc<AuthService>, stats: Arc<Stats>) -> Radius {
+        let r = &config.file.radius;
+        Radius {
+            clients: Clients::from_config(&config),
+            auth,
+            stats,
+            dup: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(r.duplicate_ttl_secs))
+                .build(),
+            in_flight: Arc::new(Semaphore::new(r.max_in_flight)),
+            status_per_second: r.status_server_per_second,
+            config,
+        }
+    }
+
+    /// Reads datagrams from `sock` until `cancel` fires; work is spawned on `tracker`.
+    pub async fn serve(
+        self: Arc<Self>,
+        sock: Arc<UdpSocket>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
+        loop {
+            let (n, src) = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = sock.recv_from(&mut buf) => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // ICMP errors from earlier sends surface here on some systems; keep going.
+                        tracing::debug!(error = %e, "recv_from");
+                        continue;
+                    }
+                },
+            };
+            let datagram = buf.get(..n).unwrap_or_default();
+            self.clone().on_datagram(datagram, src, &sock, &tracker);
+        }
+    }
+
+    fn on_datagram(
+        self: Arc<Self>,
+        datagram: &[u8],
+        src: SocketAddr,
+        sock: &Arc<UdpSocket>,
+        tracker: &TaskTracker,
+    ) {
+        let Some(client) = self.clients.find(src.ip()).cloned() else {
+            self.stats.dropped(DropReason::UnknownClient);
+            return;
+        };
+        let pkt = match Packet::decode(datagram) {
+            Ok(p) => p,
+            Err(DecodeError::MessageAuthenticatorRequired) => {
+                // Status-Server or EAP-Message without Message-Authenticator.
+                self.stats.dropped(DropReason::MissingMessageAuthenticator);
+                return;
+            }
+            Err(e) => {
+                self.stats.malformed(e.reason());
+                return;
+            }
+        };
+        let code = pkt.code();
+        if code != Code::AccessRequest && code != Code::StatusServer {
+            self.stats.dropped(DropReason::UnsupportedCode);
+            return;
+        }
+        match pkt.message_authenticator() {
+            Some(_) => {
+                if !client
+                    .key
+                    .verify_message_authenticator(&pkt, pkt.authenticator())
+                {
+                    self.stats.dropped(DropReason::BadMessageAuthenticator);
+                    return;
+                }
+            }
+            None => {
+                let required = code == Code::StatusServer
+                    || client.require_message_authenticator
+                    || pkt.first(attr::EAP_MESSAGE).is_some()
+                    || pkt.first(attr::PROXY_STATE).is_some();
+                if required {
+                    self.stats.dropped(DropReason::MissingMessageAuthenticator);
+                    return;
+                }
+            }
+        }
+        if code == Code::StatusServer {
+            self.status_server(&client, &pkt, src, sock);
+            return;
+        }
+        // retransmissions get the cached bytes and are not verified again.
+        let key = DupKey {
+            src,
+            identifier: pkt.identifier(),
+            authenticator: *pkt.authenticator(),
+        };
+        let entry = self
+            .dup
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(OnceLock::new()));
+        if !entry.is_fresh() {
+            match entry.value().get() {
+                Some(reply) => {
+                    self.stats.duplicates_resent.fetch_add(1, Ordering::Relaxed);
+                    let _ = sock.try_send_to(reply, src);
+                }
+                None => self.stats.dropped(DropReason::DuplicateInFlight),
+            }
+            return;
+        }
+        let slot = entry.into_value();
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            self.stats.dropped(DropReason::Overload);
+            self.dup.invalidate(&key);
+            return;
+        };
+        let request = datagram.to_vec();
+        let sock = sock.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            match self.answer(&client, &request).await {
+                Ok(Some(reply)) => {
+                    let _ = slot.set(reply.clone());
+                    if let Err(e) = sock.send_to(&reply, src).await {
+                        tracing::debug!(error = %e, %src, "send_to");
+                    }
+                }
+                Ok(None) => self.dup.invalidate(&key),
+                Err(e) => {
+                    tracing::warn!(error = %e, client = %client.name, "request dropped");
+                    self.stats.dropped(DropReason::StoreError);
+                    self.dup.invalidate(&key);
+                }
+            }
+        });
+    }
+
+    fn status_server(
+        &self,
+        client: &ClientEntry,
+        pkt: &Packet<'_>,
+        src: SocketAddr,
+        sock: &UdpSocket,
+    ) {
+        let second = u64::try_from(self.auth.clock().now()).unwrap_or(0);
+        if client.status_second.swap(second, Ordering::Relaxed) != second {
+            client.status_count.store(0, Ordering::Relaxed);
+        }
+        if client.status_count.fetch_add(1, Ordering::Relaxed) >= self.status_per_second {
+            self.stats.dropped(DropReason::StatusRateLimited);
+            return;
+        }
+        let mut buf = [0u8; 256];
+        let Ok(mut enc) = Encoder::reply(&mut buf, Code::AccessAccept, pkt.identifier()) else {
+            return;
+        };
+        let _ = enc.push(attr::REPLY_MESSAGE, b"tokengate up");
+        if let Ok(reply) = enc.finish_reply(&client.key, pkt.authenticator()) {
+            self.stats.status_server.fetch_add(1, Ordering::Relaxed);
+            let _ = sock.try_send_to(reply, src);
+        }
+    }
+
+    /// Decides one Access-Request and encodes the reply. `Ok(None)` = drop (counted).
+    async fn answer(
+        &self,
+        client: &ClientEntry,
+        request: &[u8],
+    ) -> Result<Option<Vec<u8>>, AuthError> {
+        let Ok(pkt) = Packet::decode(request) else {
+            return Ok(None);
+        };
+        let req_auth = *pkt.authenticator();
+        let user = pkt
+            .first(attr::USER_NAME)
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .filter(|u| !u.is_empty());
+        let (Some(user), Some(hidden)) = (user, pkt.first(attr::USER_PASSWORD)) else {
+            // No User-Name, or not PAP (CHAP is not offered yet): nothing we can verify.
+            self.stats.dropped(DropReason::BadRequest);
+            return Ok(None);
+        };
+        let mut pw = [0u8; 128];
+        let Ok(passcode) = client.key.unhide_password(&req_auth, hidden, &mut pw) else {
+            self.stats.dropped(DropReason::BadRequest);
+            return Ok(None);
+        };
+        let state = match pkt.first(attr::STATE) {
+            None => None,
+            // A State we could never have issued (not UTF-8) is answered like an unknown one.
+            Some(s) => Some(std::str::from_utf8(s).unwrap_or("\u{0}invalid")),
+        };
+        let result = self
+            .auth
+            .authenticate(user, passcode, state, &client.name, "radius")
+            .await;
+        pw.fill(0);
+        let result = result?;
+        let out = &result.outcome;
+        if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
+            self.stats.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut buf = vec![0u8; MAX_PACKET_LEN];
+        let code = match out.decision {
+            Decision::Accept => Code::AccessAccept,
+            Decision::Reject => Code::AccessReject,
+            Decision::Challenge { .. } => Code::AccessChallenge,
+        };
+        let mut enc = match Encoder::reply(&mut buf, code, pkt.identifier()) {
+            Ok(e) => e,
+            Err(_) => return Ok(None),
+        };
+        let r = (|| {
+            match &out.decision {
+                Decision::Accept => {
+                    self.stats.accepts.fetch_add(1, Ordering::Relaxed);
+                    let profile = result
+                        .user_profile
+                        .as_ref()
+                        .and_then(|p| self.config.profiles.get(p))
+                        .or(client.profile.as_deref());
+                    for a in profile.into_iter().flatten() {
+                        enc.push_raw(a)?;
+                    }
+                }
+                Decision::Reject => {
+                    self.stats.rejects.fetch_add(1, Ordering::Relaxed);
+                    enc.push_split(
+                        attr::REPLY_MESSAGE,
+                        self.config.file.prompts.reject.as_bytes(),
+                    )?;
+                }
+                Decision::Challenge { state, prompt, .. } => {
+                    self.stats.challenges.fetch_add(1, Ordering::Relaxed);
+                    enc.push(attr::STATE, state.as_bytes())?;
+                    enc.push_split(attr::REPLY_MESSAGE, prompt.as_bytes())?;
+                    // Prompt = No-Echo: the answer is a PIN or a tokencode.
+                    enc.push(attr::PROMPT, &0u32.to_be_bytes())?;
+                }
+            }
+            // Proxy-State is echoed in order (RFC 2865 §5.33).
+            for (t, v) in pkt.attributes() {
+                if t == attr::PROXY_STATE {
+                    enc.push(attr::PROXY_STATE, v)?;
+                }
+            }
+            Ok::<(), crate::radius::EncodeError>(())
+        })();
+        if r.is_err() {
+            tracing::warn!(client = %client.name, "reply did not fit in a RADIUS packet; dropped");
+            return Ok(None);
+        }
+        match enc.finish_reply(&client.key, &req_auth) {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(_) => Ok(None),
+        }
+    }
+}

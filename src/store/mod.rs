@@ -1,0 +1,721 @@
+//! Persistent state: users, tokens, challenge sessions, the audit log and the change feed, on
+//! SQLite or PostgreSQL through one set of runtime-checked `sqlx` queries (SPEC §13 "Storage").
+//!
+//! The store owns the schema (the `migrations/` folder), the mapping between rows and the records
+//! of [`crate::model`], transactions, and the replay compare-and-set of SPEC R-1 (a guarded
+//! `UPDATE … WHERE last_step < step`, see [`WriteOp::AdvanceStep`]). It makes no policy
+//! decisions: it never judges whether a passcode is right, a challenge has expired or a user
+//! should be locked. The engine decides, the store persists what it is told, atomically and
+//! durably.
+//!
+//! Every query goes through [`sqlx::AnyPool`], so the SQL is written once for both databases:
+//! `$1, $2, …` placeholders, integers everywhere (booleans as 0/1, times as Unix seconds), blobs
+//! as `BLOB`/`BYTEA`, `RETURNING` for generated ids. Packet-path writes are batched by
+//! [`writer::WriterHandle`] (group commit) into [`Store::apply_batch`]; admin writes are single
+//! transactions that also append to the change feed ([`Store::changes_since`]), which running
+//! gateways poll to invalidate their in-memory copies of user and token state.
+//!
+//! Notes on the `Any` driver, which shape the code below: it only carries a URL, so SQLite's
+//! pragmas are set per connection in `after_connect`; it re-parses the URL for every connection,
+//! so `sqlite::memory:` must use a one-connection pool; it decodes any integer column into any
+//! integer type, but PostgreSQL columns are all `BIGINT` anyway and values are bound as `i64`
+//! (never `bool`, which PostgreSQL would not compare with an integer column); SQLite binds `$N`
+//! by its number, so a placeholder may be repeated or appear out of order.
+
+mod error;
+mod ops;
+mod rows;
+pub mod testing;
+pub mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+
+pub use error::StoreError;
+pub use ops::WriteOp;
+pub use writer::{WriterHandle, WriterStats};
+
+use crate::model::{
+    AuditRecord, Challenge, HashAlgorithm, OtpMode, PinState, Token, TokenId, TokenKind, User,
+    UserId,
+};
+use rows::{AUDIT_COLS, CHALLENGE_COLS, TOKEN_COLS, USER_COLS};
+
+/// Migrations for SQLite, embedded at build time.
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Migrations for PostgreSQL, embedded at build time.
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The most rows one [`Store::changes_since`] call returns.
+pub const CHANGES_PAGE: i64 = 10_000;
+
+/// SQLite's lock wait, also set as `PRAGMA busy_timeout`.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (or an in-memory database in tests).
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several gateway instances.
+    Postgres,
+}
+
+impl Backend {
+    /// Recognises the scheme of a database URL.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl {
+                scheme: url.split(':').next().unwrap_or_default().to_owned(),
+            })
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+}
+
+/// Connection-pool settings for [`Store::open_with`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Pool size; `None` picks the backend's default (SQLite file: 4, PostgreSQL: 8). An
+    /// in-memory SQLite database always uses exactly one connection, since each connection would
+    /// otherwise see a database of its own.
+    pub max_connections: Option<u32>,
+    /// How long to wait for a free pooled connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A token to create with [`Store::create_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// Serial number (unique).
+    pub serial: String,
+    /// Owner, if assigned at creation.
+    pub user_id: Option<UserId>,
+    /// PIN token or app token.
+    pub kind: TokenKind,
+    /// HMAC algorithm.
+    pub algorithm: HashAlgorithm,
+    /// Code length.
+    pub digits: u8,
+    /// TOTP (step > 0) or HOTP.
+    pub mode: OtpMode,
+    /// Seed, already encrypted under the master key.
+    pub seed_enc: Vec<u8>,
+    /// Expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Keyed hash of the PIN, if one is set.
+    pub pin_hash: Option<String>,
+    /// Initial PIN state.
+    pub pin_state: PinState,
+}
+
+/// Handle on the database: a connection pool plus the backend it talks to. Cheap to clone; all
+/// clones share the pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Builds a `sqlite://` URL for a file path, percent-encoding the characters a URL would
+/// otherwise take for syntax. The file is created when missing.
+pub fn sqlite_url(path: &Path) -> String {
+    let mut out = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            ' ' => out.push_str("%20"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("?mode=rwc");
+    out
+}
+
+/// Current Unix time, for the change-feed timestamps of admin calls that take no `now`.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Splits a SQLite URL into its normalised form (`mode=rwc` added unless a mode is given) and
+/// whether it names an in-memory database.
+fn normalise_sqlite_url(url: &str) -> (String, bool) {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (db, params) = match rest.split_once('?') {
+        Some((db, params)) => (db, Some(params)),
+        None => (rest, None),
+    };
+    let has_param = |name: &str| {
+        params.is_some_and(|p| p.split('&').any(|kv| kv.split('=').next() == Some(name)))
+    };
+    let memory = db.is_empty()
+        || db == ":memory:"
+        || params.is_some_and(|p| p.split('&').any(|kv| kv == "mode=memory"));
+    if memory || has_param("mode") {
+        (url.to_owned(), memory)
+    } else if params.is_some() {
+        (format!("{url}&mode=rwc"), false)
+    } else {
+        (format!("{url}?mode=rwc"), false)
+    }
+}
+
+impl Store {
+    /// Opens `sqlite://path/to/file.db` (also `sqlite:path`, or `sqlite::memory:` for tests) or
+    /// `postgres://…`/`postgresql://…` with default pool settings, and runs the migrations.
+    ///
+    /// SQLite files are created when missing and run in WAL mode with `synchronous=FULL` (a
+    /// committed write survives a process kill and a power loss), a 5 s busy timeout and
+    /// foreign keys on.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with explicit pool settings.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let (url, memory) = normalise_sqlite_url(url);
+                let connect = AnyConnectOptions::from_str(&url)?;
+                let mut pool = AnyPoolOptions::new()
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move { sqlite_pragmas(conn, memory).await })
+                    });
+                pool = if memory {
+                    // The Any driver re-parses the URL for every connection, and each parse of
+                    // `:memory:` names a new private database: keep exactly one connection alive.
+                    pool.max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    pool.max_connections(options.max_connections.unwrap_or(4))
+                };
+                pool.connect_with(connect).await?
+            }
+            Backend::Postgres => {
+                let connect = AnyConnectOptions::from_str(url)?;
+                AnyPoolOptions::new()
+                    .acquire_timeout(options.acquire_timeout)
+                    .max_connections(options.max_connections.unwrap_or(8))
+                    .connect_with(connect)
+                    .await?
+            }
+        };
+        backend.migrator().run(&pool).await?;
+        tracing::debug!(?backend, "store opened and migrated");
+        Ok(Store { pool, backend })
+    }
+
+    /// The database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for checked-out connections to come back. Every clone of this
+    /// store is closed with it.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so the busy timeout applies to the whole transaction instead of
+    /// failing at its first write with `SQLITE_BUSY` when another connection got there first.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Begins an admin transaction: one that appends to the change feed. On PostgreSQL it first
+    /// locks `changes` against other writers, so feed entries commit in `seq` order and a poller
+    /// that has seen `seq = n` can never later find a smaller `seq` appear. (Without the lock a
+    /// transaction that drew `seq = 5` could commit after one that drew 6.) SQLite's single
+    /// writer gives the same order for free. Admin writes are rare; readers are not blocked.
+    async fn begin_admin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("LOCK TABLE changes IN EXCLUSIVE MODE").await?;
+        }
+        Ok(tx)
+    }
+
+    // ----- users -------------------------------------------------------------------------
+
+    /// Creates a user; `Conflict` when the name is taken. Appends the new id to the change feed.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        domain: &str,
+        profile: Option<&str>,
+        now: i64,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.begin_admin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (name, domain, profile, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING {USER_COLS}"
+        ))
+        .bind(name)
+        .bind(domain)
+        .bind(profile)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            StoreError::from_write(e, || {
+                (format!("user {name:?}"), format!("domain {domain:?}"))
+            })
+        })?;
+        let user = rows::user(&row)?;
+        note_change(&mut tx, user.id, now).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// The user with this (normalised) name.
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        user_by_name(&mut conn, name).await
+    }
+
+    /// The user with this id.
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
+    }
+
+    /// All users, ordered by name.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect()
+    }
+
+    /// Locks (setting `locked_at = now`) or unlocks a user. Unlocking also clears the failure
+    /// count, the failure window and `locked_at`. `NotFound` when there is no such user.
+    /// Appends the user to the change feed.
+    pub async fn set_user_locked(
+        &self,
+        id: UserId,
+        locked: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_admin().await?;
+        let done = if locked {
+            sqlx::query("UPDATE users SET locked = 1, locked_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(
+                "UPDATE users SET locked = 0, locked_at = NULL, fail_count = 0, \
+                 fail_window_start = 0 WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+        };
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("user {id}"),
+            });
+        }
+        note_change(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- tokens ------------------------------------------------------------------------
+
+    /// Creates a token; `Conflict` when the serial is taken, `NotFound` when the owner does not
+    /// exist, `Invalid` for a TOTP step of 0. Appends the owner, if any, to the change feed.
+    pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<Token, StoreError> {
+        let period = rows::period_of(t.mode)?;
+        let mut tx = self.begin_admin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO tokens (serial, user_id, kind, algorithm, digits, period, seed_enc, \
+             expires_at, pin_hash, pin_state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TOKEN_COLS}"
+        ))
+        .bind(t.serial.as_str())
+        .bind(t.user_id)
+        .bind(t.kind.as_str())
+        .bind(t.algorithm.as_str())
+        .bind(i64::from(t.digits))
+        .bind(period)
+        .bind(t.seed_enc.as_slice())
+        .bind(t.expires_at)
+        .bind(t.pin_hash.as_deref())
+        .bind(t.pin_state.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            StoreError::from_write(e, || {
+                (
+                    format!("token {:?}", t.serial),
+                    format!("user {}", t.user_id.unwrap_or_default()),
+                )
+            })
+        })?;
+        let token = rows::token(&row)?;
+        if let Some(owner) = token.user_id {
+            note_change(&mut tx, owner, now).await?;
+        }
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// The token with this serial.
+    pub async fn token_by_serial(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {TOKEN_COLS} FROM tokens WHERE serial = $1"
+        ))
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::token)
+        .transpose()
+    }
+
+    /// The tokens assigned to a user, ordered by id.
+    pub async fn tokens_of_user(&self, user_id: UserId) -> Result<Vec<Token>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        tokens_of_user(&mut conn, user_id).await
+    }
+
+    /// All tokens, ordered by id.
+    pub async fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    /// Assigns a token to a user, or unassigns it with `None`. `NotFound` when the token or the
+    /// new owner does not exist. Appends both the old and the new owner to the change feed.
+    pub async fn assign_token(
+        &self,
+        token_id: TokenId,
+        user_id: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        let now = unix_now();
+        let mut tx = self.begin_admin().await?;
+        // Admin transactions are serialised (see `begin_admin`) and the packet path never
+        // changes an owner, so the owner read here is still current when the update runs.
+        let old = sqlx::query("SELECT user_id FROM tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("token {token_id}"),
+            })?;
+        let old: Option<UserId> = old.try_get("user_id").map_err(|e| StoreError::Corrupt {
+            what: format!("tokens.user_id: {e}"),
+        })?;
+        sqlx::query("UPDATE tokens SET user_id = $2 WHERE id = $1")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::from_write(e, || {
+                    (
+                        format!("token {token_id}"),
+                        format!("user {}", user_id.unwrap_or_default()),
+                    )
+                })
+            })?;
+        if let Some(old) = old {
+            note_change(&mut tx, old, now).await?;
+        }
+        if let Some(new) = user_id.filter(|new| Some(*new) != old) {
+            note_change(&mut tx, new, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Admin PIN change or reset: sets the PIN hash (or clears it) and the PIN state.
+    /// `NotFound` when there is no such token. Appends the owner to the change feed.
+    pub async fn set_pin(
+        &self,
+        token_id: TokenId,
+        pin_hash: Option<&str>,
+        state: PinState,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_admin().await?;
+        let done = sqlx::query("UPDATE tokens SET pin_hash = $2, pin_state = $3 WHERE id = $1")
+            .bind(token_id)
+            .bind(pin_hash)
+            .bind(state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        finish_token_change(tx, token_id, done.rows_affected()).await
+    }
+
+    /// Admin resynchronisation (SPEC D-2): sets the last accepted step or counter and the drift
+    /// found, and clears the bad-passcode count. The store sets what it is given, even a step
+    /// lower than the stored one: the engine decides whether that is allowed. `NotFound` when
+    /// there is no such token. Appends the owner to the change feed.
+    pub async fn set_sync(
+        &self,
+        token_id: TokenId,
+        last_step: i64,
+        drift: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_admin().await?;
+        let done = sqlx::query(
+            "UPDATE tokens SET last_step = $2, drift = $3, bad_count = 0 WHERE id = $1",
+        )
+        .bind(token_id)
+        .bind(last_step)
+        .bind(drift)
+        .execute(&mut *tx)
+        .await?;
+        finish_token_change(tx, token_id, done.rows_affected()).await
+    }
+
+    // ----- hot-path reads ----------------------------------------------------------------
+
+    /// A user and the tokens assigned to them, or `None` for an unknown name. Two reads on one
+    /// connection; an admin change between them is caught by the change feed.
+    pub async fn load_principal(
+        &self,
+        name: &str,
+    ) -> Result<Option<(User, Vec<Token>)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(user) = user_by_name(&mut conn, name).await? else {
+            return Ok(None);
+        };
+        let tokens = tokens_of_user(&mut conn, user.id).await?;
+        Ok(Some((user, tokens)))
+    }
+
+    /// The challenge session with this State, expired or not: the engine checks `expires_at`.
+    pub async fn challenge(&self, state: &str) -> Result<Option<Challenge>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLS} FROM challenges WHERE state = $1"
+        ))
+        .bind(state)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(rows::challenge)
+        .transpose()
+    }
+
+    /// Deletes challenge sessions with `expires_at <= now`; returns how many.
+    pub async fn purge_expired_challenges(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ----- change feed -------------------------------------------------------------------
+
+    /// Change-feed entries after `seq`, ascending, at most [`CHANGES_PAGE`]: `(seq, user id)`.
+    /// A user may appear several times. Call again from the last `seq` while a full page comes
+    /// back.
+    pub async fn changes_since(&self, seq: i64) -> Result<Vec<(i64, UserId)>, StoreError> {
+        sqlx::query("SELECT seq, user_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(seq)
+            .bind(CHANGES_PAGE)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let seq = row.try_get::<i64, _>("seq");
+                let user = row.try_get::<i64, _>("user_id");
+                match (seq, user) {
+                    (Ok(seq), Ok(user)) => Ok((seq, user)),
+                    (Err(e), _) | (_, Err(e)) => Err(StoreError::Corrupt {
+                        what: format!("changes: {e}"),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The highest change-feed `seq` present, 0 when the feed is empty. A gateway starting with
+    /// a cold cache begins polling from here.
+    pub async fn latest_change(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT MAX(seq) AS latest FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        let latest: Option<i64> = row.try_get("latest").map_err(|e| StoreError::Corrupt {
+            what: format!("changes.seq: {e}"),
+        })?;
+        Ok(latest.unwrap_or(0))
+    }
+
+    /// Deletes change-feed entries with `at < at`; returns how many. `seq` numbers are never
+    /// reused afterwards (AUTOINCREMENT / identity), so pollers' cursors stay valid.
+    pub async fn purge_changes_before(&self, at: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM changes WHERE at < $1")
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ----- audit -------------------------------------------------------------------------
+
+    /// Appends one audit record on its own (admin actions). Authentications are audited through
+    /// [`WriteOp::Audit`] in the packet-path batch instead.
+    pub async fn insert_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        ops::insert_audit(&mut conn, r).await?;
+        Ok(())
+    }
+
+    /// Audit records with `at >= since`, in insertion order, at most `limit`.
+    pub async fn audit_since(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLS} FROM audit WHERE at >= $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(since)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::audit)
+        .collect()
+    }
+}
+
+/// Appends one change-feed entry inside an admin transaction.
+async fn note_change(conn: &mut AnyConnection, user_id: UserId, at: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO changes (user_id, at) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends an admin update of one token: `NotFound` (rolling back) when no row matched, otherwise
+/// appends the token's owner, if any, to the change feed and commits.
+async fn finish_token_change(
+    mut tx: Transaction<'static, Any>,
+    token_id: TokenId,
+    rows_affected: u64,
+) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound {
+            what: format!("token {token_id}"),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO changes (user_id, at) \
+         SELECT user_id, $2 FROM tokens WHERE id = $1 AND user_id IS NOT NULL",
+    )
+    .bind(token_id)
+    .bind(unix_now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn user_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<User>, StoreError> {
+    sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+}
+
+async fn tokens_of_user(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+) -> Result<Vec<Token>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {TOKEN_COLS} FROM tokens WHERE user_id = $1 ORDER BY id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(rows::token)
+    .collect()
+}
+
+/// Connection setup for SQLite, run on every new pooled connection. The busy timeout goes first
+/// so the journal-mode switch waits for a lock instead of failing.
+async fn sqlite_pragmas(conn: &mut AnyConnection, memory: bool) -> Result<(), sqlx::Error> {
+    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+        .await?;
+    if !memory {
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and an
+    // accepted passcode's step must never be forgotten (SPEC R-1).
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    Ok(())
+}

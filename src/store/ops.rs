@@ -1,0 +1,258 @@
+//! Packet-path writes: the [`WriteOp`] vocabulary and [`Store::apply_batch`], which runs many
+//! groups of them in one transaction (group commit).
+//!
+//! It owns the SQL of each op and the guard rule: a guard op that changes no row fails its group
+//! and skips the group's remaining ops. That is how SPEC R-1 holds across gateway instances: the
+//! replay check is a compare-and-set in the database (`… WHERE last_step < step`), never only a
+//! cached comparison. It must not decide anything else: which ops a request needs is the
+//! engine's business. Packet-path ops do not append to the change feed; another instance whose
+//! cache is stale learns of it when its own compare-and-set fails.
+
+use sqlx::AnyConnection;
+
+use super::{rows, Store, StoreError};
+use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
+
+/// One write on the packet path. Groups of ops are applied by [`Store::apply_batch`] (usually
+/// through [`super::WriterHandle::submit`]).
+///
+/// **Put guards first.** A guard ([`WriteOp::AdvanceStep`], [`WriteOp::ConsumeChallenge`]) that
+/// changes no row fails the group, and the group's later ops are skipped. Ops *before* a failed
+/// guard would otherwise already have been written; so that a group is still all-or-nothing,
+/// a group with a guard after a non-guard op is wrapped in a savepoint and rolled back to it,
+/// which costs two extra statements. Groups written guards-first never pay that.
+///
+/// A non-guard op that matches no row (its user or token was deleted meanwhile) changes nothing
+/// and does not fail its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Guard (SPEC R-1 replay compare-and-set):
+    /// `UPDATE tokens SET last_step = step, drift = drift WHERE id = token_id AND last_step < step`.
+    /// Fails when the token has already accepted this step or a later one (or does not exist).
+    AdvanceStep {
+        /// The token.
+        token_id: TokenId,
+        /// The TOTP step or HOTP counter just accepted.
+        step: i64,
+        /// The drift (in steps) at which the code matched (SPEC D-1).
+        drift: i64,
+    },
+    /// Guard: deletes the challenge session with this State. Single use: fails when the row is
+    /// already gone (consumed by a concurrent request or purged).
+    ConsumeChallenge {
+        /// The State value.
+        state: String,
+    },
+    /// Sets a token's bad-passcode count (SPEC N-1).
+    SetTokenBadCount {
+        /// The token.
+        token_id: TokenId,
+        /// The new count.
+        bad_count: u32,
+    },
+    /// Sets a user's lockout bookkeeping (SPEC L-1, L-2).
+    SetUserFailures {
+        /// The user.
+        user_id: UserId,
+        /// Failures in the current window.
+        fail_count: u32,
+        /// Start of the current window.
+        fail_window_start: i64,
+        /// Whether the user is now locked.
+        locked: bool,
+        /// When the lock was set, if locked.
+        locked_at: Option<i64>,
+    },
+    /// Sets a token's PIN (New PIN mode completing, SPEC PIN-1).
+    SetPin {
+        /// The token.
+        token_id: TokenId,
+        /// Keyed hash of the new PIN.
+        pin_hash: String,
+        /// The new PIN state.
+        pin_state: PinState,
+    },
+    /// Stores a new challenge session. A State that already exists is a `Conflict` error.
+    InsertChallenge(Challenge),
+    /// Appends an audit record.
+    Audit(AuditRecord),
+}
+
+impl WriteOp {
+    /// True for the ops whose "no row changed" fails their group.
+    pub fn is_guard(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::AdvanceStep { .. } | WriteOp::ConsumeChallenge { .. }
+        )
+    }
+
+    /// Runs the op; returns the number of rows it changed.
+    async fn run(&self, conn: &mut AnyConnection) -> Result<u64, StoreError> {
+        let done = match self {
+            WriteOp::AdvanceStep {
+                token_id,
+                step,
+                drift,
+            } => {
+                // `$2` appears twice: SQLite binds `$N` by number, PostgreSQL natively.
+                sqlx::query(
+                    "UPDATE tokens SET last_step = $2, drift = $3 \
+                     WHERE id = $1 AND last_step < $2",
+                )
+                .bind(*token_id)
+                .bind(*step)
+                .bind(*drift)
+                .execute(&mut *conn)
+                .await?
+            }
+            WriteOp::ConsumeChallenge { state } => {
+                sqlx::query("DELETE FROM challenges WHERE state = $1")
+                    .bind(state.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
+            WriteOp::SetTokenBadCount {
+                token_id,
+                bad_count,
+            } => {
+                sqlx::query("UPDATE tokens SET bad_count = $2 WHERE id = $1")
+                    .bind(*token_id)
+                    .bind(i64::from(*bad_count))
+                    .execute(&mut *conn)
+                    .await?
+            }
+            WriteOp::SetUserFailures {
+                user_id,
+                fail_count,
+                fail_window_start,
+                locked,
+                locked_at,
+            } => {
+                sqlx::query(
+                    "UPDATE users SET fail_count = $2, fail_window_start = $3, locked = $4, \
+                     locked_at = $5 WHERE id = $1",
+                )
+                .bind(*user_id)
+                .bind(i64::from(*fail_count))
+                .bind(*fail_window_start)
+                .bind(rows::flag(*locked))
+                .bind(*locked_at)
+                .execute(&mut *conn)
+                .await?
+            }
+            WriteOp::SetPin {
+                token_id,
+                pin_hash,
+                pin_state,
+            } => {
+                sqlx::query("UPDATE tokens SET pin_hash = $2, pin_state = $3 WHERE id = $1")
+                    .bind(*token_id)
+                    .bind(pin_hash.as_str())
+                    .bind(pin_state.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
+            WriteOp::InsertChallenge(c) => sqlx::query(
+                "INSERT INTO challenges (state, user_id, token_id, kind, data, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(c.state.as_str())
+            .bind(c.user_id)
+            .bind(c.token_id)
+            .bind(c.kind.as_str())
+            .bind(c.data.as_str())
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                StoreError::from_write(e, || {
+                    ("challenge state".to_owned(), format!("user {}", c.user_id))
+                })
+            })?,
+            WriteOp::Audit(r) => return insert_audit(conn, r).await,
+        };
+        Ok(done.rows_affected())
+    }
+}
+
+/// Inserts one audit record; returns the rows changed (1).
+pub(crate) async fn insert_audit(
+    conn: &mut AnyConnection,
+    r: &AuditRecord,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO audit (at, actor, user_name, client, protocol, method, result, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(r.at)
+    .bind(r.actor.as_deref())
+    .bind(r.user_name.as_str())
+    .bind(r.client.as_deref())
+    .bind(r.protocol.as_str())
+    .bind(r.method.as_str())
+    .bind(r.result.as_str())
+    .bind(r.reason.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// True when a guard follows a non-guard op, so a failing guard would leave earlier writes
+/// behind unless the group runs inside a savepoint.
+fn needs_savepoint(group: &[WriteOp]) -> bool {
+    let first_non_guard = group.iter().position(|op| !op.is_guard());
+    match first_non_guard {
+        Some(i) => group.iter().skip(i).any(WriteOp::is_guard),
+        None => false,
+    }
+}
+
+impl Store {
+    /// The packet-path write: applies many groups in one transaction (group commit) and returns
+    /// whether each group succeeded.
+    ///
+    /// Each group's ops run in order. A guard op (see [`WriteOp::is_guard`]) that changes no row
+    /// marks the group failed (`false`) and skips its remaining ops; other groups are unaffected
+    /// and commit. Put guards first in each group (a group that does not is still
+    /// all-or-nothing, at the price of a savepoint). Any SQL error aborts the whole transaction
+    /// and returns `Err`: nothing of the batch is written. `Ok` means the transaction has
+    /// committed durably.
+    pub async fn apply_batch(&self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(groups.len());
+        for group in groups {
+            let savepoint = needs_savepoint(group);
+            if savepoint {
+                sqlx::query("SAVEPOINT tokengate_group")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut ok = true;
+            for op in group {
+                let changed = op.run(&mut tx).await?;
+                if op.is_guard() && changed == 0 {
+                    ok = false;
+                    break;
+                }
+            }
+            if savepoint {
+                if !ok {
+                    sqlx::query("ROLLBACK TO SAVEPOINT tokengate_group")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("RELEASE SAVEPOINT tokengate_group")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            results.push(ok);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}

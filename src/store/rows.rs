@@ -1,0 +1,163 @@
+//! Row mapping: database rows to the records of [`crate::model`] and back to bindable values.
+//!
+//! It owns the column lists and every conversion between SQL integers/text and the model's
+//! enums, booleans and narrow integers. Decoding never panics: a value that does not fit becomes
+//! [`StoreError::Corrupt`] naming the table, the column and the value. It must not run queries.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Decode, Row, Type};
+
+use super::StoreError;
+use crate::model::{
+    AuditRecord, Challenge, ChallengeKind, HashAlgorithm, OtpMode, PinState, Token, TokenKind, User,
+};
+
+/// Columns of `users`, in the order [`user`] reads them.
+pub(crate) const USER_COLS: &str =
+    "id, name, domain, locked, locked_at, fail_count, fail_window_start, profile, created_at";
+
+/// Columns of `tokens`, in the order [`token`] reads them.
+pub(crate) const TOKEN_COLS: &str = "id, serial, user_id, kind, algorithm, digits, period, \
+     seed_enc, expires_at, pin_hash, pin_state, drift, last_step, bad_count, enabled, created_at";
+
+/// Columns of `challenges`, in the order [`challenge`] reads them.
+pub(crate) const CHALLENGE_COLS: &str =
+    "state, user_id, token_id, kind, data, created_at, expires_at";
+
+/// Columns of `audit` (without `id`), in the order [`audit`] reads them.
+pub(crate) const AUDIT_COLS: &str =
+    "at, actor, user_name, client, protocol, method, result, reason";
+
+/// Reads one column, turning any decoding failure into `Corrupt`.
+fn get<'r, T>(row: &'r AnyRow, table: &str, col: &str) -> Result<T, StoreError>
+where
+    T: Decode<'r, Any> + Type<Any>,
+{
+    row.try_get::<T, _>(col).map_err(|e| StoreError::Corrupt {
+        what: format!("{table}.{col}: {e}"),
+    })
+}
+
+fn corrupt(table: &str, col: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: format!("{table}.{col}: unexpected value {value}"),
+    }
+}
+
+/// A 0/1 integer column as a boolean; anything else is corrupt.
+fn get_bool(row: &AnyRow, table: &str, col: &str) -> Result<bool, StoreError> {
+    match get::<i64>(row, table, col)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(corrupt(table, col, other)),
+    }
+}
+
+/// An integer column that must fit the narrower type `T`.
+fn get_narrow<T: TryFrom<i64>>(row: &AnyRow, table: &str, col: &str) -> Result<T, StoreError> {
+    let wide = get::<i64>(row, table, col)?;
+    T::try_from(wide).map_err(|_| corrupt(table, col, wide))
+}
+
+/// A text column holding an enum spelling.
+fn get_enum<T>(
+    row: &AnyRow,
+    table: &str,
+    col: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    let text = get::<String>(row, table, col)?;
+    parse(&text).ok_or_else(|| corrupt(table, col, format!("{text:?}")))
+}
+
+/// Maps a `users` row selected with [`USER_COLS`].
+pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
+    const T: &str = "users";
+    Ok(User {
+        id: get(row, T, "id")?,
+        name: get(row, T, "name")?,
+        domain: get(row, T, "domain")?,
+        locked: get_bool(row, T, "locked")?,
+        locked_at: get(row, T, "locked_at")?,
+        fail_count: get_narrow(row, T, "fail_count")?,
+        fail_window_start: get(row, T, "fail_window_start")?,
+        profile: get(row, T, "profile")?,
+        created_at: get(row, T, "created_at")?,
+    })
+}
+
+/// Maps a `tokens` row selected with [`TOKEN_COLS`].
+pub(crate) fn token(row: &AnyRow) -> Result<Token, StoreError> {
+    const T: &str = "tokens";
+    let period: i64 = get(row, T, "period")?;
+    let mode = match period {
+        0 => OtpMode::Hotp,
+        p => OtpMode::Totp {
+            period: u32::try_from(p).map_err(|_| corrupt(T, "period", p))?,
+        },
+    };
+    Ok(Token {
+        id: get(row, T, "id")?,
+        serial: get(row, T, "serial")?,
+        user_id: get(row, T, "user_id")?,
+        kind: get_enum(row, T, "kind", TokenKind::parse)?,
+        algorithm: get_enum(row, T, "algorithm", HashAlgorithm::parse)?,
+        digits: get_narrow(row, T, "digits")?,
+        mode,
+        seed_enc: get(row, T, "seed_enc")?,
+        expires_at: get(row, T, "expires_at")?,
+        pin_hash: get(row, T, "pin_hash")?,
+        pin_state: get_enum(row, T, "pin_state", PinState::parse)?,
+        drift: get(row, T, "drift")?,
+        last_step: get(row, T, "last_step")?,
+        bad_count: get_narrow(row, T, "bad_count")?,
+        enabled: get_bool(row, T, "enabled")?,
+        created_at: get(row, T, "created_at")?,
+    })
+}
+
+/// Maps a `challenges` row selected with [`CHALLENGE_COLS`].
+pub(crate) fn challenge(row: &AnyRow) -> Result<Challenge, StoreError> {
+    const T: &str = "challenges";
+    Ok(Challenge {
+        state: get(row, T, "state")?,
+        user_id: get(row, T, "user_id")?,
+        token_id: get(row, T, "token_id")?,
+        kind: get_enum(row, T, "kind", ChallengeKind::parse)?,
+        data: get(row, T, "data")?,
+        created_at: get(row, T, "created_at")?,
+        expires_at: get(row, T, "expires_at")?,
+    })
+}
+
+/// Maps an `audit` row selected with [`AUDIT_COLS`].
+pub(crate) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    const T: &str = "audit";
+    Ok(AuditRecord {
+        at: get(row, T, "at")?,
+        actor: get(row, T, "actor")?,
+        user_name: get(row, T, "user_name")?,
+        client: get(row, T, "client")?,
+        protocol: get(row, T, "protocol")?,
+        method: get(row, T, "method")?,
+        result: get(row, T, "result")?,
+        reason: get(row, T, "reason")?,
+    })
+}
+
+/// The `period` column for a mode: the TOTP step, or 0 for HOTP. A TOTP step of 0 cannot be
+/// stored (it would read back as HOTP).
+pub(crate) fn period_of(mode: OtpMode) -> Result<i64, StoreError> {
+    match mode {
+        OtpMode::Hotp => Ok(0),
+        OtpMode::Totp { period: 0 } => Err(StoreError::Invalid {
+            what: "TOTP step of 0 seconds".to_owned(),
+        }),
+        OtpMode::Totp { period } => Ok(i64::from(period)),
+    }
+}
+
+/// A boolean as the 0/1 integer the schema stores.
+pub(crate) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

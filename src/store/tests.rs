@@ -1,0 +1,935 @@
+//! The store conformance suite: every test runs its body against every backend available
+//! (SQLite always, PostgreSQL too when `TEST_DATABASE_URL` is set), so both databases are held
+//! to the same behaviour in one run. Test names carry the SPEC rule they check, where one
+//! applies.
+
+use std::sync::atomic::Ordering;
+
+use super::testing::{all_test_stores, fresh_sqlite_store};
+use super::*;
+use crate::model::{ChallengeKind, HashAlgorithm, OtpMode, PinState, TokenKind};
+
+fn new_token(serial: &str, user_id: Option<UserId>) -> NewToken {
+    NewToken {
+        serial: serial.to_owned(),
+        user_id,
+        kind: TokenKind::Pin,
+        algorithm: HashAlgorithm::Sha1,
+        digits: 6,
+        mode: OtpMode::Totp { period: 30 },
+        seed_enc: vec![0, 1, 2, 255, 254, 0, 7],
+        expires_at: None,
+        pin_hash: Some("hash".to_owned()),
+        pin_state: PinState::Set,
+    }
+}
+
+fn audit(at: i64, user_name: &str, reason: &str) -> AuditRecord {
+    AuditRecord {
+        at,
+        actor: None,
+        user_name: user_name.to_owned(),
+        client: Some("vpn1".to_owned()),
+        protocol: "radius".to_owned(),
+        method: "token".to_owned(),
+        result: "accept".to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn challenge(
+    state: &str,
+    user_id: UserId,
+    token_id: Option<TokenId>,
+    expires_at: i64,
+) -> Challenge {
+    Challenge {
+        state: state.to_owned(),
+        user_id,
+        token_id,
+        kind: ChallengeKind::NextTokencode,
+        data: "{\"step\":5}".to_owned(),
+        created_at: expires_at - 120,
+        expires_at,
+    }
+}
+
+fn advance(token_id: TokenId, step: i64) -> WriteOp {
+    WriteOp::AdvanceStep {
+        token_id,
+        step,
+        drift: 0,
+    }
+}
+
+/// A user with one token, the usual starting point.
+async fn user_with_token(store: &Store, name: &str) -> (User, Token) {
+    let user = store.create_user(name, "default", None, 100).await.unwrap();
+    let token = store
+        .create_token(&new_token(&format!("T-{name}"), Some(user.id)), 100)
+        .await
+        .unwrap();
+    (user, token)
+}
+
+async fn last_step(store: &Store, serial: &str) -> i64 {
+    store
+        .token_by_serial(serial)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_step
+}
+
+#[tokio::test]
+async fn open_rejects_unknown_scheme_and_accepts_memory() {
+    assert!(matches!(
+        Store::open("mysql://localhost/x").await,
+        Err(StoreError::UnsupportedUrl { scheme }) if scheme == "mysql"
+    ));
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    store.ping().await.unwrap();
+    let user = store.create_user("mem", "d", None, 1).await.unwrap();
+    // The single pooled connection keeps the in-memory database alive between calls.
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_connections_are_wal_synchronous_full_with_busy_timeout() {
+    let (store, _db) = fresh_sqlite_store().await;
+    let mut conn = store.pool.acquire().await.unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+    let sync: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sync, 2, "synchronous=FULL");
+    let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(busy, 5000);
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test]
+async fn placeholders_bind_by_number_even_repeated_or_out_of_order() {
+    for (store, _db) in all_test_stores().await {
+        let row = sqlx::query("SELECT $1 + $1 AS twice, $3 AS third, $2 AS second")
+            .bind(20_i64)
+            .bind("two")
+            .bind(3_i64)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let twice: i64 = row.get("twice");
+        let third: i64 = row.get("third");
+        let second: String = row.get("second");
+        assert_eq!(
+            (twice, third, second.as_str()),
+            (40, 3, "two"),
+            "{:?}",
+            store.backend()
+        );
+    }
+}
+
+#[tokio::test]
+async fn users_create_get_list_and_duplicate_conflict() {
+    for (store, _db) in all_test_stores().await {
+        let bob = store
+            .create_user("bob", "eng", Some("vpn-admin"), 1000)
+            .await
+            .unwrap();
+        let alice = store
+            .create_user("alice", "default", None, 1001)
+            .await
+            .unwrap();
+        assert_eq!(bob.name, "bob");
+        assert_eq!(bob.domain, "eng");
+        assert_eq!(bob.profile.as_deref(), Some("vpn-admin"));
+        assert_eq!(bob.created_at, 1000);
+        assert!(!bob.locked);
+        assert_eq!(
+            (bob.fail_count, bob.fail_window_start, bob.locked_at),
+            (0, 0, None)
+        );
+
+        assert_eq!(store.user_by_name("bob").await.unwrap(), Some(bob.clone()));
+        assert_eq!(
+            store.user_by_id(alice.id).await.unwrap(),
+            Some(alice.clone())
+        );
+        assert_eq!(store.user_by_name("carol").await.unwrap(), None);
+        assert_eq!(store.user_by_id(alice.id + 1000).await.unwrap(), None);
+        assert_eq!(store.list_users().await.unwrap(), vec![alice, bob]);
+
+        let dup = store.create_user("bob", "other", None, 1002).await;
+        assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
+    }
+}
+
+#[tokio::test]
+async fn lockout_l1_lock_and_unlock_resets_counters() {
+    for (store, _db) in all_test_stores().await {
+        let (user, token) = user_with_token(&store, "dave").await;
+        // The packet path records failures and locks (SPEC L-1).
+        let ok = store
+            .apply_batch(&[vec![
+                WriteOp::SetUserFailures {
+                    user_id: user.id,
+                    fail_count: 5,
+                    fail_window_start: 500,
+                    locked: true,
+                    locked_at: Some(600),
+                },
+                WriteOp::SetTokenBadCount {
+                    token_id: token.id,
+                    bad_count: 3,
+                },
+            ]])
+            .await
+            .unwrap();
+        assert_eq!(ok, vec![true]);
+        let locked = store.user_by_id(user.id).await.unwrap().unwrap();
+        assert!(locked.locked);
+        assert_eq!(
+            (
+                locked.fail_count,
+                locked.fail_window_start,
+                locked.locked_at
+            ),
+            (5, 500, Some(600))
+        );
+        assert_eq!(
+            store
+                .token_by_serial("T-dave")
+                .await
+                .unwrap()
+                .unwrap()
+                .bad_count,
+            3
+        );
+
+        // Admin unlock (SPEC L-3) clears the failure bookkeeping.
+        store.set_user_locked(user.id, false, 700).await.unwrap();
+        let unlocked = store.user_by_id(user.id).await.unwrap().unwrap();
+        assert!(!unlocked.locked);
+        assert_eq!(
+            (
+                unlocked.fail_count,
+                unlocked.fail_window_start,
+                unlocked.locked_at
+            ),
+            (0, 0, None)
+        );
+
+        // Admin lock.
+        store.set_user_locked(user.id, true, 800).await.unwrap();
+        let relocked = store.user_by_id(user.id).await.unwrap().unwrap();
+        assert!(relocked.locked);
+        assert_eq!(relocked.locked_at, Some(800));
+
+        let missing = store.set_user_locked(user.id + 99, true, 900).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_round_trip_every_field() {
+    for (store, _db) in all_test_stores().await {
+        let user = store
+            .create_user("erin", "default", None, 10)
+            .await
+            .unwrap();
+        let seed: Vec<u8> = (0..=255).collect();
+        let variants = [
+            (
+                TokenKind::Pin,
+                HashAlgorithm::Sha1,
+                6,
+                OtpMode::Totp { period: 30 },
+                PinState::Set,
+            ),
+            (
+                TokenKind::App,
+                HashAlgorithm::Sha256,
+                8,
+                OtpMode::Totp { period: 60 },
+                PinState::Set,
+            ),
+            (
+                TokenKind::Pin,
+                HashAlgorithm::Sha512,
+                8,
+                OtpMode::Hotp,
+                PinState::NewPinRequired,
+            ),
+        ];
+        for (i, (kind, algorithm, digits, mode, pin_state)) in variants.into_iter().enumerate() {
+            let new = NewToken {
+                serial: format!("S{i}"),
+                user_id: if i == 1 { None } else { Some(user.id) },
+                kind,
+                algorithm,
+                digits,
+                mode,
+                seed_enc: seed.clone(),
+                expires_at: if i == 2 { Some(2_000_000_000) } else { None },
+                pin_hash: if i == 0 {
+                    Some("$hmac$salt$hash".to_owned())
+                } else {
+                    None
+                },
+                pin_state,
+            };
+            let created = store.create_token(&new, 20 + i as i64).await.unwrap();
+            let expected = Token {
+                id: created.id,
+                serial: new.serial.clone(),
+                user_id: new.user_id,
+                kind,
+                algorithm,
+                digits,
+                mode,
+                seed_enc: seed.clone(),
+                expires_at: new.expires_at,
+                pin_hash: new.pin_hash.clone(),
+                pin_state,
+                drift: 0,
+                last_step: -1,
+                bad_count: 0,
+                enabled: true,
+                created_at: 20 + i as i64,
+            };
+            assert_eq!(created, expected, "{:?}", store.backend());
+            assert_eq!(
+                store.token_by_serial(&new.serial).await.unwrap(),
+                Some(expected)
+            );
+        }
+        assert_eq!(store.token_by_serial("nope").await.unwrap(), None);
+        let all = store.list_tokens().await.unwrap();
+        assert_eq!(
+            all.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>(),
+            ["S0", "S1", "S2"]
+        );
+        let mine = store.tokens_of_user(user.id).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|t| t.serial.as_str()).collect::<Vec<_>>(),
+            ["S0", "S2"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_duplicate_serial_unknown_owner_and_zero_step_are_refused() {
+    for (store, _db) in all_test_stores().await {
+        store
+            .create_token(&new_token("DUP", None), 1)
+            .await
+            .unwrap();
+        let dup = store.create_token(&new_token("DUP", None), 2).await;
+        assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
+        let orphan = store
+            .create_token(&new_token("ORPHAN", Some(424242)), 2)
+            .await;
+        assert!(
+            matches!(orphan, Err(StoreError::NotFound { .. })),
+            "{orphan:?}"
+        );
+        let mut zero = new_token("ZERO", None);
+        zero.mode = OtpMode::Totp { period: 0 };
+        let zero = store.create_token(&zero, 2).await;
+        assert!(matches!(zero, Err(StoreError::Invalid { .. })), "{zero:?}");
+        assert_eq!(store.list_tokens().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn tokens_assign_unassign_set_pin_and_sync() {
+    for (store, _db) in all_test_stores().await {
+        let frank = store.create_user("frank", "d", None, 1).await.unwrap();
+        let token = store.create_token(&new_token("A1", None), 1).await.unwrap();
+        assert_eq!(token.user_id, None);
+
+        store.assign_token(token.id, Some(frank.id)).await.unwrap();
+        assert_eq!(store.tokens_of_user(frank.id).await.unwrap().len(), 1);
+        store.assign_token(token.id, None).await.unwrap();
+        assert!(store.tokens_of_user(frank.id).await.unwrap().is_empty());
+        assert_eq!(
+            store.token_by_serial("A1").await.unwrap().unwrap().user_id,
+            None
+        );
+
+        let bad_user = store.assign_token(token.id, Some(frank.id + 50)).await;
+        assert!(
+            matches!(bad_user, Err(StoreError::NotFound { .. })),
+            "{bad_user:?}"
+        );
+        let bad_token = store.assign_token(token.id + 50, Some(frank.id)).await;
+        assert!(
+            matches!(bad_token, Err(StoreError::NotFound { .. })),
+            "{bad_token:?}"
+        );
+
+        store
+            .set_pin(token.id, None, PinState::NewPinRequired)
+            .await
+            .unwrap();
+        let t = store.token_by_serial("A1").await.unwrap().unwrap();
+        assert_eq!((t.pin_hash, t.pin_state), (None, PinState::NewPinRequired));
+        store
+            .set_pin(token.id, Some("h2"), PinState::Set)
+            .await
+            .unwrap();
+        let t = store.token_by_serial("A1").await.unwrap().unwrap();
+        assert_eq!(
+            (t.pin_hash.as_deref(), t.pin_state),
+            (Some("h2"), PinState::Set)
+        );
+
+        store
+            .apply_batch(&[vec![WriteOp::SetTokenBadCount {
+                token_id: token.id,
+                bad_count: 4,
+            }]])
+            .await
+            .unwrap();
+        store.set_sync(token.id, 12345, -2).await.unwrap();
+        let t = store.token_by_serial("A1").await.unwrap().unwrap();
+        assert_eq!((t.last_step, t.drift, t.bad_count), (12345, -2, 0));
+
+        let missing = store.set_pin(token.id + 50, None, PinState::Set).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
+        let missing = store.set_sync(token.id + 50, 1, 0).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn load_principal_returns_only_the_users_tokens() {
+    for (store, _db) in all_test_stores().await {
+        let (gina, gina_token) = user_with_token(&store, "gina").await;
+        let (_hank, _) = user_with_token(&store, "hank").await;
+        let second = store
+            .create_token(&new_token("G2", Some(gina.id)), 5)
+            .await
+            .unwrap();
+        store
+            .create_token(&new_token("FREE", None), 5)
+            .await
+            .unwrap();
+
+        let (user, tokens) = store.load_principal("gina").await.unwrap().unwrap();
+        assert_eq!(user, gina);
+        assert_eq!(tokens, vec![gina_token, second]);
+        assert_eq!(store.load_principal("nobody").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn r1_replay_cas_accepts_only_strictly_greater_steps() {
+    for (store, _db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "ivan").await;
+        let id = token.id;
+        assert_eq!(
+            store.apply_batch(&[vec![advance(id, 10)]]).await.unwrap(),
+            [true]
+        );
+        assert_eq!(
+            store.apply_batch(&[vec![advance(id, 10)]]).await.unwrap(),
+            [false]
+        );
+        assert_eq!(
+            store.apply_batch(&[vec![advance(id, 9)]]).await.unwrap(),
+            [false]
+        );
+        assert_eq!(last_step(&store, "T-ivan").await, 10);
+        let with_drift = WriteOp::AdvanceStep {
+            token_id: id,
+            step: 11,
+            drift: -1,
+        };
+        assert_eq!(
+            store.apply_batch(&[vec![with_drift]]).await.unwrap(),
+            [true]
+        );
+        let t = store.token_by_serial("T-ivan").await.unwrap().unwrap();
+        assert_eq!((t.last_step, t.drift), (11, -1));
+        // Within one batch the second group sees the first's write.
+        let both = store
+            .apply_batch(&[vec![advance(id, 12)], vec![advance(id, 12)]])
+            .await
+            .unwrap();
+        assert_eq!(both, [true, false]);
+        // Unknown token: the guard fails, it is not an error.
+        assert_eq!(
+            store
+                .apply_batch(&[vec![advance(id + 99, 1)]])
+                .await
+                .unwrap(),
+            [false]
+        );
+    }
+}
+
+#[tokio::test]
+async fn r1_failed_guard_skips_the_rest_of_its_group_only() {
+    for (store, _db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "judy").await;
+        let id = token.id;
+        store.apply_batch(&[vec![advance(id, 10)]]).await.unwrap();
+        let results = store
+            .apply_batch(&[
+                vec![advance(id, 5), WriteOp::Audit(audit(1, "judy", "replayed"))],
+                vec![WriteOp::Audit(audit(1, "other", "plain"))],
+                vec![advance(id, 20), WriteOp::Audit(audit(1, "judy", "fresh"))],
+                // Guard after a write: the savepoint undoes the audit.
+                vec![WriteOp::Audit(audit(1, "judy", "undone")), advance(id, 20)],
+                vec![],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(results, [false, true, true, false, true]);
+        let reasons: Vec<String> = store
+            .audit_since(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.reason)
+            .collect();
+        assert_eq!(reasons, ["plain", "fresh"], "{:?}", store.backend());
+        assert_eq!(last_step(&store, "T-judy").await, 20);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r1_concurrent_submits_through_the_writer_exactly_one_wins() {
+    for (store, _db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "kate").await;
+        let (writer, task) = WriterHandle::spawn(store.clone(), 256, 1024);
+        for step in [100, 101, 102] {
+            let mut tasks = Vec::new();
+            for _ in 0..20 {
+                let writer = writer.clone();
+                tasks.push(tokio::spawn(async move {
+                    writer.submit(vec![advance(token.id, step)]).await
+                }));
+            }
+            let mut wins = 0;
+            for t in tasks {
+                if t.await.unwrap().unwrap() {
+                    wins += 1;
+                }
+            }
+            assert_eq!(wins, 1, "step {step} on {:?}", store.backend());
+        }
+        drop(writer);
+        task.await.unwrap();
+        assert_eq!(last_step(&store, "T-kate").await, 102);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r1_two_gateway_instances_race_the_same_cas_exactly_one_wins() {
+    for (store, db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "leo").await;
+        // A second pool on the same database: another gateway instance.
+        let other = Store::open(db.url()).await.unwrap();
+        for step in 1..=15 {
+            let mut tasks = Vec::new();
+            for i in 0..6 {
+                let s = if i % 2 == 0 {
+                    store.clone()
+                } else {
+                    other.clone()
+                };
+                tasks.push(tokio::spawn(async move {
+                    s.apply_batch(&[vec![advance(token.id, step)]]).await
+                }));
+            }
+            let mut wins = 0;
+            for t in tasks {
+                if t.await.unwrap().unwrap() == [true] {
+                    wins += 1;
+                }
+            }
+            assert_eq!(wins, 1, "step {step} on {:?}", store.backend());
+        }
+        assert_eq!(last_step(&other, "T-leo").await, 15);
+        other.close().await;
+    }
+}
+
+#[tokio::test]
+async fn challenges_are_single_use_and_expired_ones_are_purged() {
+    for (store, _db) in all_test_stores().await {
+        let (user, token) = user_with_token(&store, "mia").await;
+        let fresh = challenge("STATE-fresh", user.id, Some(token.id), 1_000);
+        let old = challenge("STATE-old", user.id, None, 500);
+        let inserted = store
+            .apply_batch(&[
+                vec![WriteOp::InsertChallenge(fresh.clone())],
+                vec![WriteOp::InsertChallenge(old.clone())],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(inserted, [true, true]);
+        assert_eq!(
+            store.challenge("STATE-fresh").await.unwrap(),
+            Some(fresh.clone())
+        );
+        // Expired rows are still returned: the engine judges expiry.
+        assert_eq!(store.challenge("STATE-old").await.unwrap(), Some(old));
+
+        let again = store
+            .apply_batch(&[vec![WriteOp::InsertChallenge(fresh.clone())]])
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict { .. })),
+            "{again:?}"
+        );
+
+        let consume = || {
+            vec![
+                WriteOp::ConsumeChallenge {
+                    state: "STATE-fresh".to_owned(),
+                },
+                WriteOp::Audit(audit(2, "mia", "consumed")),
+            ]
+        };
+        assert_eq!(
+            store.apply_batch(&[consume(), consume()]).await.unwrap(),
+            [true, false]
+        );
+        assert_eq!(store.apply_batch(&[consume()]).await.unwrap(), [false]);
+        assert_eq!(store.challenge("STATE-fresh").await.unwrap(), None);
+        assert_eq!(store.audit_since(0, 10).await.unwrap().len(), 1);
+
+        assert_eq!(store.purge_expired_challenges(499).await.unwrap(), 0);
+        assert_eq!(store.purge_expired_challenges(500).await.unwrap(), 1);
+        assert_eq!(store.challenge("STATE-old").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn change_feed_records_every_admin_mutation_of_a_user() {
+    for (store, _db) in all_test_stores().await {
+        assert_eq!(store.latest_change().await.unwrap(), 0);
+        assert!(store.changes_since(0).await.unwrap().is_empty());
+
+        let nina = store.create_user("nina", "d", None, 10).await.unwrap();
+        let omar = store.create_user("omar", "d", None, 10).await.unwrap();
+        let owned = store
+            .create_token(&new_token("N1", Some(nina.id)), 11)
+            .await
+            .unwrap();
+        let free = store
+            .create_token(&new_token("F1", None), 11)
+            .await
+            .unwrap();
+        store.set_user_locked(omar.id, true, 12).await.unwrap();
+        store.assign_token(owned.id, Some(omar.id)).await.unwrap();
+        store
+            .set_pin(owned.id, Some("p"), PinState::Set)
+            .await
+            .unwrap();
+        store.set_sync(owned.id, 5, 0).await.unwrap();
+        // Unowned tokens notify nobody.
+        store
+            .set_pin(free.id, Some("p"), PinState::Set)
+            .await
+            .unwrap();
+        // Packet-path writes do not touch the feed.
+        store
+            .apply_batch(&[vec![
+                advance(owned.id, 9),
+                WriteOp::SetPin {
+                    token_id: owned.id,
+                    pin_hash: "q".to_owned(),
+                    pin_state: PinState::Set,
+                },
+            ]])
+            .await
+            .unwrap();
+
+        let t = store.token_by_serial("N1").await.unwrap().unwrap();
+        assert_eq!((t.pin_hash.as_deref(), t.last_step), (Some("q"), 9));
+
+        let feed = store.changes_since(0).await.unwrap();
+        let users: Vec<UserId> = feed.iter().map(|(_, u)| *u).collect();
+        assert_eq!(
+            users,
+            [nina.id, omar.id, nina.id, omar.id, nina.id, omar.id, omar.id, omar.id],
+            "{:?}",
+            store.backend()
+        );
+        assert!(feed.windows(2).all(|w| w[0].0 < w[1].0), "ascending seq");
+        let latest = store.latest_change().await.unwrap();
+        assert_eq!(latest, feed.last().unwrap().0);
+        let tail = store.changes_since(feed[5].0).await.unwrap();
+        assert_eq!(tail, feed[6..].to_vec());
+
+        // Purging old entries never lets a seq be reused.
+        assert_eq!(store.purge_changes_before(12).await.unwrap(), 3);
+        assert_eq!(store.changes_since(0).await.unwrap(), feed[3..].to_vec());
+        let purged = store.purge_changes_before(i64::MAX).await.unwrap();
+        assert_eq!(purged, 5);
+        store.set_user_locked(nina.id, true, 20).await.unwrap();
+        let next = store.changes_since(latest).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert!(next[0].0 > latest);
+    }
+}
+
+#[tokio::test]
+async fn audit_since_filters_orders_and_limits() {
+    for (store, _db) in all_test_stores().await {
+        let mut admin = audit(50, "pat", "ok");
+        admin.actor = Some("cli:root".to_owned());
+        admin.client = None;
+        store
+            .insert_audit(&audit(10, "pat", "first"))
+            .await
+            .unwrap();
+        store.insert_audit(&admin).await.unwrap();
+        store
+            .insert_audit(&audit(30, "pat", "third"))
+            .await
+            .unwrap();
+        let since_20 = store.audit_since(20, 10).await.unwrap();
+        assert_eq!(since_20, vec![admin.clone(), audit(30, "pat", "third")]);
+        assert_eq!(
+            store.audit_since(0, 1).await.unwrap(),
+            vec![audit(10, "pat", "first")]
+        );
+    }
+}
+
+#[tokio::test]
+async fn undecodable_rows_are_corrupt_errors_not_panics() {
+    for (store, _db) in all_test_stores().await {
+        store
+            .create_token(&new_token("BAD", None), 1)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE tokens SET algorithm = 'md4', kind = 'pin' WHERE serial = 'BAD'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let got = store.token_by_serial("BAD").await;
+        assert!(
+            matches!(&got, Err(StoreError::Corrupt { what }) if what.contains("algorithm")),
+            "{got:?}"
+        );
+        sqlx::query("UPDATE tokens SET algorithm = 'sha1', digits = 300 WHERE serial = 'BAD'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let got = store.list_tokens().await;
+        assert!(
+            matches!(&got, Err(StoreError::Corrupt { what }) if what.contains("digits")),
+            "{got:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writer_commits_1000_concurrent_groups_in_batches() {
+    for (store, _db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "quinn").await;
+        store
+            .apply_batch(&[vec![advance(token.id, 1)]])
+            .await
+            .unwrap();
+        let (writer, task) = WriterHandle::spawn(store.clone(), 256, 2048);
+        let mut tasks = Vec::new();
+        for i in 0..1000_i64 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every 100th group replays an old step: its guard fails and its audit is skipped.
+                let group = if i % 100 == 0 {
+                    vec![
+                        advance(token.id, 0),
+                        WriteOp::Audit(audit(i, "quinn", "replay")),
+                    ]
+                } else {
+                    vec![WriteOp::Audit(audit(i, "quinn", "ok"))]
+                };
+                (i, writer.submit(group).await)
+            }));
+        }
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            let expected = i % 100 != 0;
+            assert_eq!(result.unwrap(), expected, "group {i}");
+        }
+        let stats = writer.stats();
+        let batches = stats.batches.load(Ordering::Relaxed);
+        assert_eq!(stats.groups.load(Ordering::Relaxed), 1000);
+        assert!(batches < 1000, "no batching happened: {batches} batches");
+        assert!(stats.max_batch_size.load(Ordering::Relaxed) > 1);
+        assert_eq!(stats.queue_depth.load(Ordering::Relaxed), 0);
+        drop(writer);
+        task.await.unwrap();
+        let audits = store.audit_since(0, 10_000).await.unwrap();
+        assert_eq!(audits.len(), 990, "{:?}", store.backend());
+        assert!(audits.iter().all(|a| a.reason == "ok"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writer_gives_a_bad_group_its_own_error_and_commits_the_others() {
+    for (store, _db) in all_test_stores().await {
+        let (user, _) = user_with_token(&store, "rita").await;
+        store
+            .apply_batch(&[vec![WriteOp::InsertChallenge(challenge(
+                "TAKEN", user.id, None, 9,
+            ))]])
+            .await
+            .unwrap();
+        let (writer, task) = WriterHandle::spawn(store.clone(), 256, 256);
+        let mut tasks = Vec::new();
+        for i in 0..40_i64 {
+            let writer = writer.clone();
+            let group = if i == 20 {
+                vec![WriteOp::InsertChallenge(challenge(
+                    "TAKEN", user.id, None, 9,
+                ))]
+            } else {
+                vec![WriteOp::Audit(audit(i, "rita", "ok"))]
+            };
+            tasks.push(tokio::spawn(async move { (i, writer.submit(group).await) }));
+        }
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            if i == 20 {
+                assert!(
+                    matches!(result, Err(StoreError::Conflict { .. })),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.unwrap(), "group {i}");
+            }
+        }
+        drop(writer);
+        task.await.unwrap();
+        assert_eq!(store.audit_since(0, 100).await.unwrap().len(), 39);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writer_flushes_queued_groups_when_all_handles_are_dropped() {
+    for (store, _db) in all_test_stores().await {
+        // One group per transaction and a long queue, so most groups are still queued when the
+        // last handle goes.
+        let (writer, task) = WriterHandle::spawn(store.clone(), 1, 512);
+        let mut submits = Vec::new();
+        for i in 0..200_i64 {
+            let writer = writer.clone();
+            submits.push(tokio::spawn(async move {
+                writer
+                    .submit(vec![WriteOp::Audit(audit(i, "sam", "ok"))])
+                    .await
+            }));
+        }
+        drop(writer);
+        task.await.unwrap();
+        for s in submits {
+            assert!(s.await.unwrap().unwrap());
+        }
+        assert_eq!(store.audit_since(0, 1000).await.unwrap().len(), 200);
+    }
+}
+
+#[tokio::test]
+async fn durability_an_acknowledged_write_is_seen_by_a_new_store_on_the_same_file() {
+    let (store, db) = fresh_sqlite_store().await;
+    let (_, token) = user_with_token(&store, "tess").await;
+    let (writer, task) = WriterHandle::spawn(store.clone(), 256, 64);
+    let ok = writer
+        .submit(vec![
+            advance(token.id, 77),
+            WriteOp::Audit(audit(5, "tess", "ok")),
+        ])
+        .await
+        .unwrap();
+    assert!(ok);
+    // Opened while the first store is still running, as another process would after a crash.
+    let reopened = Store::open(db.url()).await.unwrap();
+    assert_eq!(last_step(&reopened, "T-tess").await, 77);
+    assert_eq!(reopened.audit_since(0, 10).await.unwrap().len(), 1);
+    reopened.close().await;
+    drop(writer);
+    task.await.unwrap();
+    store.close().await;
+    // And after an orderly close too.
+    let again = Store::open(db.url()).await.unwrap();
+    assert_eq!(last_step(&again, "T-tess").await, 77);
+    again.close().await;
+}
+
+#[tokio::test]
+async fn open_creates_a_missing_file_from_a_plain_sqlite_path_url() {
+    let (_store, db) = fresh_sqlite_store().await;
+    // `sqlite:<path>` without `//` and without `mode=rwc`: the store adds the mode.
+    let path = db
+        .url()
+        .trim_start_matches("sqlite://")
+        .replace("?mode=rwc", "");
+    let path = path.replace("tokengate.db", "second.db");
+    let store = Store::open(&format!("sqlite:{path}")).await.unwrap();
+    store.create_user("uma", "d", None, 1).await.unwrap();
+    store.close().await;
+    assert!(std::path::Path::new(&path).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_fails_every_group_when_the_database_is_gone() {
+    for (store, _db) in all_test_stores().await {
+        let (writer, task) = WriterHandle::spawn(store.clone(), 256, 64);
+        store.close().await;
+        let mut tasks = Vec::new();
+        for i in 0..10_i64 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .submit(vec![WriteOp::Audit(audit(i, "vic", "ok"))])
+                    .await
+            }));
+        }
+        for t in tasks {
+            let result = t.await.unwrap();
+            assert!(
+                matches!(result, Err(StoreError::Database(_) | StoreError::Batch(_))),
+                "{result:?}"
+            );
+        }
+        drop(writer);
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,187 @@
+//! Group commit for the packet path: one task owns the writes, many requests share each
+//! transaction (and so each fsync).
+//!
+//! It owns the queue, the batching loop and the fan-out of results; [`Store::apply_batch`] does
+//! the SQL. It must not reorder a group's ops, merge groups, or answer a submitter before the
+//! transaction holding its group has committed: a RADIUS Accept may only leave once its replay
+//! step is durable (SPEC R-1, §13 "nothing accepted is lost").
+//!
+//! Errors: a failed batch is retried group by group, so one bad group (say, a duplicate
+//! challenge State) gets its own error and cannot fail its neighbours. When the failure is not
+//! any group's fault (connection lost, pool exhausted, SQLite still busy after its timeout), the
+//! retries stop and every remaining waiter gets the same error shared through
+//! [`StoreError::Batch`]`(Arc<StoreError>)`, since a `sqlx::Error` cannot be cloned.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Store, StoreError, WriteOp};
+
+/// Counters of the writer, shared through an `Arc` for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions attempted by the batching loop (single-group retries not included).
+    pub batches: AtomicU64,
+    /// Groups taken off the queue.
+    pub groups: AtomicU64,
+    /// Groups in the most recent batch.
+    pub last_batch_size: AtomicU64,
+    /// Largest batch so far.
+    pub max_batch_size: AtomicU64,
+    /// Groups queued and not yet taken by the writer. Incremented after a group is queued and
+    /// decremented when the writer takes it, so it can read -1 for an instant.
+    pub queue_depth: AtomicI64,
+    /// Time spent in batch transactions (begin to commit), in nanoseconds.
+    pub commit_nanos_total: AtomicU64,
+    /// Batch transactions that failed and were retried or failed their groups.
+    pub failed_batches: AtomicU64,
+}
+
+/// One queued group and where its answer goes.
+struct Job {
+    group: Vec<WriteOp>,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Submits write groups to the writer task. Cheap to clone; the task exits once every clone is
+/// dropped and the queue has been flushed.
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    queue: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterHandle {
+    /// Starts the writer task on the current tokio runtime. Each transaction holds at most
+    /// `max_groups` groups; the queue holds at most `queue` groups, beyond which
+    /// [`WriterHandle::submit`] waits (back-pressure). Both are raised to at least 1.
+    ///
+    /// Graceful shutdown: drop every handle, then await the returned `JoinHandle`; the task
+    /// commits whatever is still queued before it ends.
+    pub fn spawn(store: Store, max_groups: usize, queue: usize) -> (WriterHandle, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let stats = Arc::new(WriterStats::default());
+        let task = tokio::spawn(run(store, rx, max_groups.max(1), Arc::clone(&stats)));
+        (WriterHandle { queue: tx, stats }, task)
+    }
+
+    /// Queues one group and resolves once the transaction containing it has committed:
+    /// `Ok(true)` when all its ops ran, `Ok(false)` when a guard failed (nothing of the group
+    /// was written), `Err` when it could not be written.
+    ///
+    /// Cancelling the returned future after the group was queued does not withdraw it: it may
+    /// still commit.
+    pub async fn submit(&self, group: Vec<WriteOp>) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { group, reply })
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        answer.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+}
+
+/// The writer loop: wait for one group, take whatever else is already queued (up to
+/// `max_groups`), commit them together, answer everyone, repeat. Ends when all handles are gone
+/// and the queue is empty.
+async fn run(
+    store: Store,
+    mut queue: mpsc::Receiver<Job>,
+    max_groups: usize,
+    stats: Arc<WriterStats>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_groups);
+    while let Some(first) = queue.recv().await {
+        jobs.push(first);
+        while jobs.len() < max_groups {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let n = jobs.len() as u64;
+        stats
+            .queue_depth
+            .fetch_sub(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+        stats.groups.fetch_add(n, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.last_batch_size.store(n, Ordering::Relaxed);
+        stats.max_batch_size.fetch_max(n, Ordering::Relaxed);
+        commit(&store, std::mem::take(&mut jobs), &stats).await;
+    }
+    tracing::debug!("store writer: all handles dropped, queue flushed, exiting");
+}
+
+/// Commits one batch and answers its submitters.
+async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
+    let (groups, replies): (Vec<Vec<WriteOp>>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.group, j.reply)).unzip();
+    let started = Instant::now();
+    let outcome = store.apply_batch(&groups).await;
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    stats.commit_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+    match outcome {
+        Ok(results) => {
+            for (reply, ok) in replies.into_iter().zip(results) {
+                // A submitter that gave up waiting is not an error.
+                let _ = reply.send(Ok(ok));
+            }
+        }
+        Err(err) => {
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            if groups.len() == 1 {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(err));
+                }
+                return;
+            }
+            tracing::warn!(groups = groups.len(), error = %err, "store batch failed");
+            if err.is_statement_error(store.backend()) {
+                retry_one_by_one(store, groups, replies).await;
+            } else {
+                let shared = Arc::new(err);
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                }
+            }
+        }
+    }
+}
+
+/// After a batch failed because of some group's statement: runs each group in its own
+/// transaction, so only the faulty one gets the error. Stops at the first error that is not a
+/// statement's and fails the rest with it.
+async fn retry_one_by_one(
+    store: &Store,
+    groups: Vec<Vec<WriteOp>>,
+    replies: Vec<oneshot::Sender<Result<bool, StoreError>>>,
+) {
+    let mut pending = groups.into_iter().zip(replies);
+    while let Some((group, reply)) = pending.next() {
+        match store.apply_batch(std::slice::from_ref(&group)).await {
+            Ok(results) => {
+                let _ = reply.send(Ok(results.first().copied().unwrap_or(true)));
+            }
+            Err(err) if err.is_statement_error(store.backend()) => {
+                let _ = reply.send(Err(err));
+            }
+            Err(err) => {
+                let shared = Arc::new(err);
+                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                for (_, reply) in pending.by_ref() {
+                    let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration test binary: real sockets, a real database, real RADIUS clients.
+
+mod common;
+mod crash;
+mod interop;
+mod invariants;
+mod multi_instance;
+mod radius_e2e;

@@ -1,0 +1,85 @@
+//! Two gateway instances sharing one database (PostgreSQL when `TEST_DATABASE_URL` is set, as in
+//! CI; otherwise one SQLite file): R-1 holds across instances because the replay guard is a
+//! compare-and-set in the database, not only in a cache.
+
+use tokengate::radius::Code;
+
+use crate::common::*;
+
+/// A fresh database URL: a new PostgreSQL database on the server named by TEST_DATABASE_URL,
+/// or None (callers then use a shared SQLite file).
+pub async fn fresh_pg_url() -> Option<(String, String)> {
+    use sqlx::Connection;
+    let base = std::env::var("TEST_DATABASE_URL").ok()?;
+    let name = format!("tg_it_{}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("TEST_DATABASE_URL has no database part"),
+    };
+    Some((url, name))
+}
+
+pub async fn drop_pg(name: &str) {
+    use sqlx::Connection;
+    if let Ok(base) = std::env::var("TEST_DATABASE_URL") {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn r1_code_accepted_by_one_instance_is_refused_by_the_other() {
+    let pg = fresh_pg_url().await;
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let shared_sqlite = format!("sqlite://{}", dir_a.path().join("shared.db").display());
+    let url = pg.as_ref().map(|p| p.0.clone()).unwrap_or(shared_sqlite);
+    let path_a = write_config(dir_a.path(), Some(&url), "");
+    let path_b = write_config(dir_b.path(), Some(&url), "");
+    let a = TestGateway::start_at(dir_a, &path_a).await;
+    // Both instances need the same master key (seeds and PINs are protected with it).
+    std::fs::create_dir_all(dir_b.path().join("data")).unwrap();
+    std::fs::copy(
+        &a.config.master_key_file,
+        dir_b.path().join("data/master.key"),
+    )
+    .unwrap();
+    let b = TestGateway::start_at(dir_b, &path_b).await;
+    a.pin_user("alice").await;
+    let s = a.step();
+    let mut ca = RadClient::new(a.addr).await;
+    let mut cb = RadClient::new(b.addr).await;
+    // Warm B's cache first so it holds the pre-login state.
+    assert_eq!(cb.ask("alice", "1234000000").await.code, Code::AccessReject);
+    assert_eq!(
+        ca.ask("alice", &format!("1234{}", code(s))).await.code,
+        Code::AccessAccept
+    );
+    assert_eq!(
+        cb.ask("alice", &format!("1234{}", code(s))).await.code,
+        Code::AccessReject
+    );
+    // And the other way round with the next code.
+    assert_eq!(
+        cb.ask("alice", &format!("1234{}", code(s + 1))).await.code,
+        Code::AccessAccept
+    );
+    assert_eq!(
+        ca.ask("alice", &format!("1234{}", code(s + 1))).await.code,
+        Code::AccessReject
+    );
+    assert!(b.stat("replays") >= 1);
+    a.shutdown().await;
+    b.shutdown().await;
+    if let Some((_, name)) = pg {
+        drop_pg(&name).await;
+    }
+}
