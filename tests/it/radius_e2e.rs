@@ -335,7 +335,10 @@ async fn status_server_is_answered_and_requires_message_authenticator() {
     sock.send_to(&req, tg.addr).await.unwrap();
     let mut buf = [0u8; 512];
     let got = tokio::time::timeout(Duration::from_millis(500), sock.recv(&mut buf)).await;
-    assert!(got.is_err(), "Status-Server without Message-Authenticator must get no reply");
+    assert!(
+        got.is_err(),
+        "Status-Server without Message-Authenticator must get no reply"
+    );
     assert_eq!(tg.stat("status_server"), 1);
     assert_eq!(tg.stat("drop.missing_message_authenticator"), 1);
 }
