@@ -249,3 +249,184 @@ pub struct AuditRecord {
     /// Why (for rejects: `bad_passcode`, `replay`, `locked`, `unknown_user`, …).
     pub reason: String,
 }
+
+/// Why a token is in emergency access (seed 003: the two lifetimes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmergencyMode {
+    /// Temporarily unavailable or misplaced (left at home).
+    Unavailable,
+    /// Permanently lost or broken.
+    Lost,
+}
+
+impl EmergencyMode {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmergencyMode::Unavailable => "unavailable",
+            EmergencyMode::Lost => "lost",
+        }
+    }
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unavailable" => Some(EmergencyMode::Unavailable),
+            "lost" => Some(EmergencyMode::Lost),
+            _ => None,
+        }
+    }
+}
+
+/// Online emergency code kind (SPEC E-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmergencyKind {
+    /// Temporary fixed tokencode: one code, reusable until it expires.
+    Tft,
+    /// A set of one-time tokencodes: each works once.
+    Ott,
+}
+
+impl EmergencyKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmergencyKind::Tft => "tft",
+            EmergencyKind::Ott => "ott",
+        }
+    }
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tft" => Some(EmergencyKind::Tft),
+            "ott" => Some(EmergencyKind::Ott),
+            _ => None,
+        }
+    }
+}
+
+/// What happens when the real token is used while emergency access is active (SPEC E-4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AvailableRule {
+    /// The real token is rejected (a failure); emergency codes work until they expire.
+    #[default]
+    Deny,
+    /// The first successful real-token login deletes the emergency codes.
+    AllowAndDisable,
+    /// The real token is rejected until the emergency lifetime ends, then works again and the
+    /// emergency codes stop.
+    AllowAfterExpiry,
+}
+
+impl AvailableRule {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvailableRule::Deny => "deny",
+            AvailableRule::AllowAndDisable => "allow_and_disable",
+            AvailableRule::AllowAfterExpiry => "allow_after_expiry",
+        }
+    }
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "deny" => Some(AvailableRule::Deny),
+            "allow_and_disable" => Some(AvailableRule::AllowAndDisable),
+            "allow_after_expiry" => Some(AvailableRule::AllowAfterExpiry),
+            _ => None,
+        }
+    }
+}
+
+/// One online emergency code (a TFT, or one code of an OTT set), stored as a keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyCode {
+    /// Database id (the single-use guard consumes by id).
+    pub id: i64,
+    /// Keyed hash of the code (`otp::Pepper::hash` of the upper-case code).
+    #[serde(skip)]
+    pub code_hash: String,
+    /// When an OTT code was used; `None` while unused (always `None` for a TFT).
+    pub used_at: Option<i64>,
+}
+
+/// A token's online emergency access: one TFT or one OTT set, with its expiry (SPEC E-1..E-4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyAccess {
+    /// The token it replaces.
+    pub token_id: TokenId,
+    /// Why (selects the lifetime and the token-becomes-available rule).
+    pub mode: EmergencyMode,
+    /// TFT or OTT set.
+    pub kind: EmergencyKind,
+    /// E-4 rule in force for this issue.
+    pub rule: AvailableRule,
+    /// Codes stop working at this instant (valid while `now < expires_at`).
+    pub expires_at: i64,
+    /// When it was issued.
+    pub issued_at: i64,
+    /// The code(s).
+    pub codes: Vec<EmergencyCode>,
+}
+
+impl EmergencyAccess {
+    /// Whether the codes still work at `now`.
+    pub fn active(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// An offline emergency code (SPEC O-2..O-4): per token (the offline emergency tokencode, used
+/// with the PIN) or per user (the offline emergency passcode, replacing the whole passcode).
+/// Stored encrypted, not hashed: the admin must be able to read it back and agents download it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineCode {
+    /// The token, for an offline emergency tokencode.
+    pub token_id: Option<TokenId>,
+    /// The user, for an offline emergency passcode.
+    pub user_id: Option<UserId>,
+    /// The code encrypted under the master key (AEAD, bound to the owner).
+    #[serde(skip)]
+    pub code_enc: Vec<u8>,
+    /// Expiry (valid while `now < expires_at`).
+    pub expires_at: i64,
+    /// O-3: the agent downloads a new code at the next online authentication.
+    pub reset: bool,
+    /// O-4: the code is also accepted online (tokencodes only).
+    pub online: bool,
+    /// When it was generated.
+    pub created_at: i64,
+}
+
+/// A user's fixed passcode (SPEC FP-1): replaces PIN + tokencode; single-factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedPasscode {
+    /// The user.
+    pub user_id: UserId,
+    /// "Allow authentication with a fixed passcode".
+    pub allowed: bool,
+    /// Keyed hash of the passcode.
+    #[serde(skip)]
+    pub code_hash: Option<String>,
+    /// Expiry (valid while `now < expires_at`), if any.
+    pub expires_at: Option<i64>,
+    /// When it was set.
+    pub set_at: i64,
+}
+
+/// Everything the engine needs about one user, as loaded from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    /// The user.
+    pub user: User,
+    /// Their tokens.
+    pub tokens: Vec<Token>,
+    /// Online emergency access of those tokens (at most one per token).
+    pub emergency: Vec<EmergencyAccess>,
+    /// Offline emergency codes of the user and of their tokens.
+    pub offline: Vec<OfflineCode>,
+    /// Their fixed passcode settings, if any.
+    pub fixed_passcode: Option<FixedPasscode>,
+}

@@ -1,37 +1,11 @@
 //! Crash safety: SIGKILL right after an Access-Accept must not let that code work again (R-1:
 //! the Accept is sent only after the write that consumed the code is durable).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokengate::radius::Code;
 
 use crate::common::*;
-
-fn start_daemon(config: &std::path::Path) -> (Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("local=") {
-                let addr = line[i + 6..].split_whitespace().next().unwrap().to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("daemon did not report its RADIUS address");
-    (child, addr.parse().unwrap())
-}
 
 #[tokio::test]
 async fn sigkill_after_accept_does_not_let_the_code_work_again() {

@@ -1,0 +1,235 @@
+//! The admin CLI against the real binary and a running daemon: users and tokens created with the
+//! CLI log in through radclient; lock, unlock, PIN clear and resync reach the running daemon;
+//! bad input is refused with a clear message; SIGTERM stops it cleanly.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+const SEED_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // "12345678901234567890"
+
+fn radclient_blocking(addr: std::net::SocketAddr, attrs: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("radclient")
+        .args([
+            "-x",
+            "-r",
+            "1",
+            "-t",
+            "3",
+            &addr.to_string(),
+            "auth",
+            SECRET,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("radclient");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{attrs}, Message-Authenticator = 0x00\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> String {
+    let out = radclient_blocking(
+        addr,
+        &format!("User-Name = {user}, User-Password = {password}"),
+    );
+    for kind in ["Access-Accept", "Access-Reject", "Access-Challenge"] {
+        if out.contains(&format!("Received {kind}")) {
+            return kind.to_string();
+        }
+    }
+    panic!("no reply: {out}")
+}
+
+fn now_step() -> i64 {
+    tokengate::otp::totp_step(tokengate::clock::unix_now(), 30)
+}
+
+#[test]
+fn cli_provisioned_user_logs_in_and_admin_changes_reach_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    // A wider automatic window keeps this test independent of where in a 30 s step it runs.
+    let cfg = write_config(
+        dir.path(),
+        None,
+        "[domain.default.token]\ntotp_window = 3\ntotp_wide_window = 6\n",
+    );
+
+    let (ok, out, _) = cli(&cfg, &["check-config"]);
+    assert!(ok && out.contains("OK"), "{out}");
+
+    let (ok, _, err) = cli(&cfg, &["user", "add", "alice"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&cfg, &["user", "add", "ALICE"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = cli(&cfg, &["user", "add", "bob", "--domain", "nowhere"]);
+    assert!(!ok && err.contains("unknown security domain"), "{err}");
+
+    let (ok, _, err) = cli(
+        &cfg,
+        &[
+            "token",
+            "add",
+            "--user",
+            "alice",
+            "--pin",
+            "12",
+            "--seed-base32",
+            SEED_B32,
+        ],
+    );
+    assert!(!ok && err.contains("PIN refused: too short"), "{err}");
+    let (ok, out, err) = cli(
+        &cfg,
+        &[
+            "--json",
+            "token",
+            "add",
+            "--user",
+            "alice",
+            "--pin",
+            "1234",
+            "--serial",
+            "T1",
+            "--seed-base32",
+            SEED_B32,
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uri = v["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/") && uri.contains(&format!("secret={SEED_B32}")),
+        "{uri}"
+    );
+    assert_eq!(v["token"]["pin_state"], "set");
+    assert!(
+        v["token"].get("seed_enc").is_none() && v["token"].get("pin_hash").is_none(),
+        "{v}"
+    );
+
+    let (mut daemon, addr) = start_daemon(&cfg);
+    let s = now_step();
+    assert_eq!(
+        login(addr, "alice", &format!("1234{}", code(s))),
+        "Access-Accept"
+    );
+
+    // Lock with the CLI while the daemon runs: a valid passcode is refused.
+    assert!(cli(&cfg, &["user", "lock", "alice"]).0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        login(addr, "alice", &format!("1234{}", code(s + 1))),
+        "Access-Reject"
+    );
+    assert!(cli(&cfg, &["user", "unlock", "alice"]).0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        login(addr, "alice", &format!("1234{}", code(s + 1))),
+        "Access-Accept"
+    );
+
+    // PIN clear → New PIN mode: the tokencode alone now gets the New PIN challenge.
+    assert!(cli(&cfg, &["pin", "clear", "T1"]).0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = radclient_blocking(
+        addr,
+        &format!("User-Name = alice, User-Password = {}", code(s + 2)),
+    );
+    assert!(
+        out.contains("Received Access-Challenge") && out.contains("new PIN"),
+        "{out}"
+    );
+
+    // Resync from two consecutive codes far ahead of the clock (D-2).
+    let far = now_step() + 100;
+    let (ok, out, err) = cli(
+        &cfg,
+        &[
+            "--json",
+            "token",
+            "resync",
+            "T1",
+            &code(far),
+            &code(far + 1),
+        ],
+    );
+    assert!(ok, "{err}");
+    let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(t["last_step"], far + 1);
+    let (ok, _, err) = cli(&cfg, &["token", "resync", "T1", "000000", "111111"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+
+    // Import a CSV; list shows all tokens.
+    let csv = dir.path().join("tokens.csv");
+    std::fs::write(
+        &csv,
+        format!("serial,secret,type,kind\nI1,{SEED_B32},totp,app\nI2,{SEED_B32},hotp,app\n"),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(
+        &cfg,
+        &["token", "import", csv.to_str().unwrap(), "--format", "csv"],
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = cli(&cfg, &["--json", "token", "list"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let (ok, out, _) = cli(&cfg, &["--json", "user", "show", "alice"]);
+    assert!(ok);
+    let u: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(u["tokens"][0]["serial"], "T1");
+
+    // SIGTERM: clean exit, status 0.
+    let pid = daemon.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "daemon exit status {status:?}");
+}
+
+#[test]
+fn bad_config_fails_with_file_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        None,
+        "[radius]\nlisten = [\"127.0.0.1:0\"]\nretries = 3\n",
+    );
+    let (ok, _, err) = cli(&cfg, &["check-config"]);
+    assert!(!ok);
+    // The duplicate [radius] table is reported by the TOML parser with its key.
+    assert!(err.contains("tokengate.toml"), "{err}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\n[radius]\nlisten = [\"127.0.0.1:0\"]\nretries = 3\n",
+    )
+    .unwrap();
+    let (ok, _, err) = cli(&bad, &["check-config"]);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml") && err.contains("radius.retries") && err.contains("unknown field"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&bad, &["serve"]);
+    assert!(!ok && err.contains("radius.retries"), "{err}");
+}
