@@ -74,6 +74,20 @@ pub enum Command {
     /// PINs.
     #[command(subcommand)]
     Pin(PinCmd),
+    /// Admin HTTP API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCmd),
+}
+
+/// `api-key …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCmd {
+    /// Generate a key: prints it once and the `[[admin_api.key]]` lines (with its SHA-256) to
+    /// paste into the config. Needs no config file or database.
+    New {
+        /// Name of the key's holder (audit records show `api:NAME`).
+        name: String,
+    },
 }
 
 /// `user …`
@@ -271,11 +285,54 @@ fn decode_hex(s: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
+/// The output of `api-key new`: the key (shown once) and the config lines holding its hash.
+#[derive(Debug, Serialize)]
+struct ApiKeyOutput {
+    name: String,
+    key: String,
+    key_sha256: String,
+    toml: String,
+}
+
+fn api_key_command(cmd: ApiKeyCmd, json: bool) -> Result<()> {
+    match cmd {
+        ApiKeyCmd::New { name } => {
+            crate::config::check_api_key_name(&name).map_err(|why| anyhow::anyhow!(why))?;
+            let k = crate::server::http::new_api_key(&mut rand::rngs::OsRng);
+            let toml = format!(
+                "[[admin_api.key]]\nname = \"{name}\"\nkey_sha256 = \"{}\"\n",
+                k.sha256_hex
+            );
+            let out = ApiKeyOutput {
+                name,
+                key: k.key,
+                key_sha256: k.sha256_hex,
+                toml,
+            };
+            print(json, &out, |o| {
+                format!(
+                    "API key for {:?} (shown once; the config keeps only its SHA-256):\n\n  {}\n\n\
+                     Add these lines to the config file (with an [admin_api] listen address) and \
+                     restart:\n\n{}",
+                    o.name,
+                    o.key,
+                    o.toml.trim_end()
+                )
+            })
+        }
+    }
+}
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
+    let command = match cli.command {
+        // Needs no config: the key is made before the file that will hold its hash exists.
+        Command::ApiKey(cmd) => return api_key_command(cmd, cli.json),
+        other => other,
+    };
     let config = Config::load(&cli.config)?;
     let now = crate::clock::unix_now();
-    match cli.command {
+    match command {
         Command::CheckConfig => {
             let summary = serde_json::json!({
                 "file": cli.config.display().to_string(),
@@ -285,6 +342,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 "profiles": config.profiles.keys().collect::<Vec<_>>(),
                 "domains": config.domains.keys().collect::<Vec<_>>(),
                 "dictionary_attributes": config.dictionary.len(),
+                "admin_api": config.admin_api.as_ref().map(|a| serde_json::json!({
+                    "listen": a.listen.to_string(),
+                    "keys": a.keys.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                })),
             });
             print(cli.json, &summary, |_| {
                 format!(
@@ -497,7 +558,9 @@ async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) ->
                 print(json, &t, |t| format!("PIN set on {}", t.serial))
             }
         },
-        Command::Serve { .. } | Command::CheckConfig | Command::Migrate => unreachable!(),
+        Command::Serve { .. } | Command::CheckConfig | Command::Migrate | Command::ApiKey(_) => {
+            unreachable!()
+        }
     }
 }
 

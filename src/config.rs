@@ -77,6 +77,30 @@ pub struct FileConfig {
     /// Security domains by name; `default` always exists.
     #[serde(default, rename = "domain")]
     pub domains: BTreeMap<String, DomainSection>,
+    /// The admin HTTP API; absent = no HTTP listener.
+    #[serde(default)]
+    pub admin_api: Option<AdminApiSection>,
+}
+
+/// `[admin_api]`: the admin HTTP API (JSON over HTTP, bearer API keys).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminApiSection {
+    /// TCP address to listen on (`127.0.0.1:8080`; put a TLS proxy in front for remote use).
+    pub listen: String,
+    /// API keys allowed to call it (`tokengate api-key new NAME` makes one).
+    #[serde(default, rename = "key")]
+    pub keys: Vec<ApiKeySection>,
+}
+
+/// `[[admin_api.key]]`: one API key, stored only as its SHA-256.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySection {
+    /// Name of the key's holder; audit records name the acting admin `api:<name>`.
+    pub name: String,
+    /// SHA-256 of the key, 64 hex digits (the key itself is never stored).
+    pub key_sha256: String,
 }
 
 /// `[server]`
@@ -482,6 +506,67 @@ pub struct Client {
     pub profile: Option<String>,
 }
 
+/// The admin HTTP API after validation.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    /// Address to bind (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Accepted keys, in file order.
+    pub keys: Vec<ApiKey>,
+}
+
+/// One accepted API key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Holder name (audit actor `api:<name>`).
+    pub name: String,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("sha256", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Checks an API key name: 1 to 64 characters from `A-Z a-z 0-9 . _ -` (it appears in audit
+/// records and log lines as `api:<name>`, so it must not carry spaces or control characters).
+pub fn check_api_key_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(format!(
+            "{name:?} is not a key name: use 1 to 64 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_sha256_hex(s: &str) -> Result<[u8; 32], String> {
+    if s.len() != 64 {
+        return Err(format!(
+            "must be 64 hex digits (a SHA-256), found {} characters",
+            s.chars().count()
+        ));
+    }
+    if let Some(pos) = s.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(format!("character {} is not hex", pos + 1));
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        let hex = std::str::from_utf8(pair).map_err(|_| "not hex".to_string())?;
+        *slot = u8::from_str_radix(hex, 16).map_err(|_| format!("{hex:?} is not hex"))?;
+    }
+    Ok(out)
+}
+
 /// Policies of one security domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policies {
@@ -516,6 +601,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Vec<Vec<u8>>>,
     /// Domains: name → policies (always has `default`).
     pub domains: BTreeMap<String, Policies>,
+    /// The admin HTTP API, when configured.
+    pub admin_api: Option<AdminApi>,
 }
 
 impl Config {
@@ -758,6 +845,46 @@ impl Config {
             );
         }
 
+        let admin_api = match &file.admin_api {
+            None => None,
+            Some(a) => {
+                let listen: SocketAddr = a.listen.parse().map_err(|e| {
+                    err(
+                        "admin_api.listen".into(),
+                        format!("{:?} is not ip:port: {e}", a.listen),
+                    )
+                })?;
+                if a.keys.is_empty() {
+                    return Err(err(
+                        "admin_api.key".into(),
+                        "at least one [[admin_api.key]] is required (tokengate api-key new NAME)"
+                            .into(),
+                    ));
+                }
+                let mut keys: Vec<ApiKey> = Vec::new();
+                for (i, k) in a.keys.iter().enumerate() {
+                    let key = |f: &str| format!("admin_api.key[{i}].{f}");
+                    check_api_key_name(&k.name).map_err(|why| err(key("name"), why))?;
+                    if keys.iter().any(|seen| seen.name == k.name) {
+                        return Err(err(key("name"), format!("duplicate key name {:?}", k.name)));
+                    }
+                    let sha256 = parse_sha256_hex(&k.key_sha256)
+                        .map_err(|why| err(key("key_sha256"), why))?;
+                    if let Some(seen) = keys.iter().find(|seen| seen.sha256 == sha256) {
+                        return Err(err(
+                            key("key_sha256"),
+                            format!("the same key is already configured as {:?}", seen.name),
+                        ));
+                    }
+                    keys.push(ApiKey {
+                        name: k.name.clone(),
+                        sha256,
+                    });
+                }
+                Some(AdminApi { listen, keys })
+            }
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
@@ -768,6 +895,7 @@ impl Config {
             clients,
             profiles,
             domains,
+            admin_api,
             file,
         })
     }
@@ -966,6 +1094,95 @@ secret = "s3cret"
         assert_eq!(c.clients[0].secret.0, b"from-file");
         let dbg = format!("{:?}", c.clients);
         assert!(!dbg.contains("from-file"), "{dbg}");
+    }
+
+    const HASH_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const HASH_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+    #[test]
+    fn admin_api_is_optional_and_parses_keys() {
+        assert!(load_text(MINIMAL).unwrap().admin_api.is_none());
+        let c = load_text(&format!(
+            "{MINIMAL}\n[admin_api]\nlisten = \"127.0.0.1:0\"\n\
+             [[admin_api.key]]\nname = \"helpdesk\"\nkey_sha256 = \"{HASH_A}\"\n\
+             [[admin_api.key]]\nname = \"ops-2\"\nkey_sha256 = \"{}\"\n",
+            HASH_B.to_uppercase()
+        ))
+        .unwrap();
+        let api = c.admin_api.unwrap();
+        assert_eq!(api.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(api.keys.len(), 2);
+        assert_eq!(api.keys[0].name, "helpdesk");
+        assert_eq!(api.keys[0].sha256[0], 0x9f);
+        assert_eq!(api.keys[1].sha256[31], 0x52);
+        let dbg = format!("{:?}", api.keys);
+        assert!(!dbg.contains("9f86"), "{dbg}");
+    }
+
+    #[test]
+    fn admin_api_errors_name_file_key_and_reason() {
+        let key = |name: &str, hash: &str| {
+            format!("[[admin_api.key]]\nname = \"{name}\"\nkey_sha256 = \"{hash}\"\n")
+        };
+        let api = |rest: &str| format!("{MINIMAL}\n[admin_api]\nlisten = \"127.0.0.1:0\"\n{rest}");
+        let cases = [
+            (
+                format!(
+                    "{MINIMAL}\n[admin_api]\nlisten = \"localhost\"\n{}",
+                    key("a", HASH_A)
+                ),
+                "admin_api.listen",
+                "not ip:port",
+            ),
+            (api(""), "admin_api.key", "at least one"),
+            (
+                api(&key("a", &HASH_A[..63])),
+                "admin_api.key[0].key_sha256",
+                "64 hex digits",
+            ),
+            (
+                api(&key("a", &format!("{HASH_A}00"))),
+                "admin_api.key[0].key_sha256",
+                "64 hex digits",
+            ),
+            (
+                api(&key("a", &format!("+f{}", &HASH_A[2..]))),
+                "admin_api.key[0].key_sha256",
+                "not hex",
+            ),
+            (
+                api(&format!("{}{}", key("a", HASH_A), key("a", HASH_B))),
+                "admin_api.key[1].name",
+                "duplicate key name",
+            ),
+            (
+                api(&format!("{}{}", key("a", HASH_A), key("b", HASH_A))),
+                "admin_api.key[1].key_sha256",
+                "already configured",
+            ),
+            (
+                api(&key("help desk", HASH_A)),
+                "admin_api.key[0].name",
+                "not a key name",
+            ),
+            (
+                api(&key("", HASH_A)),
+                "admin_api.key[0].name",
+                "not a key name",
+            ),
+            (
+                api("[[admin_api.key]]\nname = \"a\"\nkey = \"tgk_x\"\n"),
+                "admin_api.key.key",
+                "unknown field",
+            ),
+        ];
+        for (text, key, reason) in cases {
+            let e = load_text(&text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+            assert!(e.to_string().starts_with(&e.file), "{e}");
+            assert!(e.file.ends_with("t.toml"), "{e}");
+        }
     }
 
     #[test]

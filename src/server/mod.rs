@@ -3,9 +3,11 @@
 //! `Gateway::start` opens everything from a validated [`Config`] and returns once every listener
 //! is bound (so tests and the CLI know the ports); `Gateway::shutdown` stops reading, lets
 //! in-flight requests finish and be answered, flushes the writer and closes the database. All
-//! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns).
+//! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns);
+//! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured.
 
 pub mod auth;
+pub mod http;
 pub mod radius;
 
 use std::net::SocketAddr;
@@ -63,6 +65,7 @@ pub struct Gateway {
     /// The clock (tests may advance it).
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     writer_task: tokio::task::JoinHandle<()>,
@@ -112,6 +115,28 @@ impl Gateway {
             auth.clone(),
             stats.clone(),
         ));
+        // Bind the admin API before any listener task starts, so a taken port fails the start early.
+        let admin = match &config.admin_api {
+            None => None,
+            Some(api) => {
+                let addr = api.listen;
+                let listener = http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let local = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let state = Arc::new(http::ApiState::new(
+                    config.clone(),
+                    store.clone(),
+                    Arc::new(key),
+                    auth.clone(),
+                    clock.clone(),
+                ));
+                Some((listener, http::router(state), local))
+            }
+        };
+        let admin_addr = admin.as_ref().map(|a| a.2);
         let mut radius_addrs = Vec::new();
         for addr in &config.radius_listen {
             let sock = UdpSocket::bind(addr)
@@ -132,6 +157,10 @@ impl Gateway {
                     .serve(Arc::new(sock), cancel.clone(), tracker.clone()),
             );
         }
+        if let Some((listener, router, local)) = admin {
+            tracing::info!(%local, "admin API listening");
+            tracker.spawn(http::serve(listener, router, cancel.clone()));
+        }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
         Ok(Gateway {
@@ -141,6 +170,7 @@ impl Gateway {
             stats,
             clock,
             radius_addrs,
+            admin_addr,
             cancel,
             tracker,
             writer_task,
@@ -150,6 +180,11 @@ impl Gateway {
     /// The bound RADIUS addresses (actual ports when the config said `:0`).
     pub fn radius_addrs(&self) -> &[SocketAddr] {
         &self.radius_addrs
+    }
+
+    /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Stops reading, answers what is in flight, flushes pending writes, closes the database.

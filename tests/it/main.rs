@@ -1,5 +1,6 @@
 //! The one integration test binary: real sockets, a real database, real RADIUS clients.
 
+mod admin_api;
 mod cli;
 mod common;
 mod crash;
