@@ -16,11 +16,12 @@ use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
 /// One write on the packet path. Groups of ops are applied by [`Store::apply_batch`] (usually
 /// through [`super::WriterHandle::submit`]).
 ///
-/// **Put guards first.** A guard ([`WriteOp::AdvanceStep`], [`WriteOp::ConsumeChallenge`]) that
-/// changes no row fails the group, and the group's later ops are skipped. Ops *before* a failed
-/// guard would otherwise already have been written; so that a group is still all-or-nothing,
-/// a group with a guard after a non-guard op is wrapped in a savepoint and rolled back to it,
-/// which costs two extra statements. Groups written guards-first never pay that.
+/// **Put guards first.** A guard ([`WriteOp::AdvanceStep`], [`WriteOp::ConsumeChallenge`],
+/// [`WriteOp::ConsumeEmergencyCode`]) that changes no row fails the group, and the group's later
+/// ops are skipped. Ops *before* a failed guard would otherwise already have been written; so
+/// that a group is still all-or-nothing, a group with a guard after a non-guard op is wrapped in
+/// a savepoint and rolled back to it, which costs two extra statements. Groups written
+/// guards-first never pay that.
 ///
 /// A non-guard op that matches no row (its user or token was deleted meanwhile) changes nothing
 /// and does not fail its group.
@@ -42,6 +43,24 @@ pub enum WriteOp {
     ConsumeChallenge {
         /// The State value.
         state: String,
+    },
+    /// Guard (SPEC E-1, one-time tokencodes work once, across restarts and instances):
+    /// `UPDATE emergency_codes SET used_at = <used_at> WHERE id = code_id AND used_at IS NULL`.
+    /// Fails when the code was already used (by a concurrent request or another instance), or is
+    /// gone (its set was replaced or cleared). Code ids are never reused, so an id read from a
+    /// stale cache can never consume a code of a newer set.
+    ConsumeEmergencyCode {
+        /// The [`crate::model::EmergencyCode`] id.
+        code_id: i64,
+        /// When it was used.
+        used_at: i64,
+    },
+    /// Deletes a token's online emergency access and its codes (SPEC E-4 `allow_and_disable`
+    /// after a real-token login, `allow_after_expiry` once the lifetime has ended). Not a guard:
+    /// nothing to delete is not a failure.
+    ClearEmergency {
+        /// The token.
+        token_id: TokenId,
     },
     /// Sets a token's bad-passcode count (SPEC N-1).
     SetTokenBadCount {
@@ -83,7 +102,9 @@ impl WriteOp {
     pub fn is_guard(&self) -> bool {
         matches!(
             self,
-            WriteOp::AdvanceStep { .. } | WriteOp::ConsumeChallenge { .. }
+            WriteOp::AdvanceStep { .. }
+                | WriteOp::ConsumeChallenge { .. }
+                | WriteOp::ConsumeEmergencyCode { .. }
         )
     }
 
@@ -111,6 +132,18 @@ impl WriteOp {
                     .bind(state.as_str())
                     .execute(&mut *conn)
                     .await?
+            }
+            WriteOp::ConsumeEmergencyCode { code_id, used_at } => {
+                sqlx::query(
+                    "UPDATE emergency_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+                )
+                .bind(*code_id)
+                .bind(*used_at)
+                .execute(&mut *conn)
+                .await?
+            }
+            WriteOp::ClearEmergency { token_id } => {
+                return clear_emergency(conn, *token_id).await;
             }
             WriteOp::SetTokenBadCount {
                 token_id,
@@ -196,6 +229,25 @@ pub(crate) async fn insert_audit(
     .bind(r.reason.as_str())
     .execute(conn)
     .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes a token's emergency access; its codes go with it (`ON DELETE CASCADE` from
+/// `emergency_codes` to `emergency_access`, in the same statement). Returns the access rows
+/// deleted (0 or 1). Shared by [`WriteOp::ClearEmergency`], [`Store::clear_emergency`] and
+/// [`Store::issue_emergency`].
+///
+/// One statement on purpose: deleting the codes and then the access in two statements could,
+/// on PostgreSQL, interleave with a concurrent issue and delete the new access but not its
+/// codes, or the new codes but not their access.
+pub(crate) async fn clear_emergency(
+    conn: &mut AnyConnection,
+    token_id: TokenId,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM emergency_access WHERE token_id = $1")
+        .bind(token_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 

@@ -9,7 +9,9 @@ use sqlx::{Any, Decode, Row, Type};
 
 use super::StoreError;
 use crate::model::{
-    AuditRecord, Challenge, ChallengeKind, HashAlgorithm, OtpMode, PinState, Token, TokenKind, User,
+    AuditRecord, AvailableRule, Challenge, ChallengeKind, EmergencyAccess, EmergencyCode,
+    EmergencyKind, EmergencyMode, FixedPasscode, HashAlgorithm, OfflineCode, OtpMode, PinState,
+    Token, TokenKind, User,
 };
 
 /// Columns of `users`, in the order [`user`] reads them.
@@ -27,6 +29,26 @@ pub(crate) const CHALLENGE_COLS: &str =
 /// Columns of `audit` (without `id`), in the order [`audit`] reads them.
 pub(crate) const AUDIT_COLS: &str =
     "at, actor, user_name, client, protocol, method, result, reason";
+
+/// Columns of `emergency_access` joined (`a`) with its `emergency_codes` (`c`, a `LEFT JOIN`, so
+/// the code columns are NULL for an access without codes), in the order [`emergency_accesses`]
+/// reads them. Queries using it must order by `a.token_id, c.id`.
+pub(crate) const EMERGENCY_JOIN_COLS: &str = "a.token_id, a.mode, a.kind, a.rule, a.expires_at, \
+     a.issued_at, c.id AS code_id, c.code_hash, c.used_at";
+
+/// Columns of `emergency_access`, in the order [`emergency_access`] reads them.
+pub(crate) const EMERGENCY_ACCESS_COLS: &str = "token_id, mode, kind, rule, expires_at, issued_at";
+
+/// Columns of `emergency_codes` (id renamed `code_id`), in the order [`emergency_code`] reads
+/// them.
+pub(crate) const EMERGENCY_CODE_COLS: &str = "id AS code_id, code_hash, used_at";
+
+/// Columns of `offline_codes` (without `id`), in the order [`offline_code`] reads them.
+pub(crate) const OFFLINE_CODE_COLS: &str =
+    "token_id, user_id, code_enc, expires_at, reset, online, created_at";
+
+/// Columns of `fixed_passcodes`, in the order [`fixed_passcode`] reads them.
+pub(crate) const FIXED_PASSCODE_COLS: &str = "user_id, allowed, code_hash, expires_at, set_at";
 
 /// Reads one column, turning any decoding failure into `Corrupt`.
 fn get<'r, T>(row: &'r AnyRow, table: &str, col: &str) -> Result<T, StoreError>
@@ -142,6 +164,89 @@ pub(crate) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
         method: get(row, T, "method")?,
         result: get(row, T, "result")?,
         reason: get(row, T, "reason")?,
+    })
+}
+
+/// Maps an `emergency_access` row selected with [`EMERGENCY_ACCESS_COLS`] (or the access part of
+/// [`EMERGENCY_JOIN_COLS`]), without its codes.
+pub(crate) fn emergency_access(row: &AnyRow) -> Result<EmergencyAccess, StoreError> {
+    const T: &str = "emergency_access";
+    Ok(EmergencyAccess {
+        token_id: get(row, T, "token_id")?,
+        mode: get_enum(row, T, "mode", EmergencyMode::parse)?,
+        kind: get_enum(row, T, "kind", EmergencyKind::parse)?,
+        rule: get_enum(row, T, "rule", AvailableRule::parse)?,
+        expires_at: get(row, T, "expires_at")?,
+        issued_at: get(row, T, "issued_at")?,
+        codes: Vec::new(),
+    })
+}
+
+/// Maps an `emergency_codes` row selected with [`EMERGENCY_CODE_COLS`] (or the code part of
+/// [`EMERGENCY_JOIN_COLS`]).
+pub(crate) fn emergency_code(row: &AnyRow) -> Result<EmergencyCode, StoreError> {
+    const T: &str = "emergency_codes";
+    Ok(EmergencyCode {
+        id: get(row, T, "code_id")?,
+        code_hash: get(row, T, "code_hash")?,
+        used_at: get(row, T, "used_at")?,
+    })
+}
+
+/// Maps the rows of a query selecting [`EMERGENCY_JOIN_COLS`] ordered by `a.token_id, c.id`:
+/// one [`EmergencyAccess`] per token, its codes in id order. An access row without codes (NULL
+/// code columns) yields an access with no codes.
+pub(crate) fn emergency_accesses(rows: &[AnyRow]) -> Result<Vec<EmergencyAccess>, StoreError> {
+    let mut out: Vec<EmergencyAccess> = Vec::new();
+    for row in rows {
+        let token_id: i64 = get(row, "emergency_access", "token_id")?;
+        if !matches!(out.last(), Some(last) if last.token_id == token_id) {
+            out.push(emergency_access(row)?);
+        }
+        let code_id: Option<i64> = get(row, "emergency_codes", "code_id")?;
+        if code_id.is_some() {
+            let code = emergency_code(row)?;
+            if let Some(access) = out.last_mut() {
+                access.codes.push(code);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Maps an `offline_codes` row selected with [`OFFLINE_CODE_COLS`]. A row owned by both a token
+/// and a user, or by neither, is corrupt (the schema's CHECK should make that impossible).
+pub(crate) fn offline_code(row: &AnyRow) -> Result<OfflineCode, StoreError> {
+    const T: &str = "offline_codes";
+    let token_id: Option<i64> = get(row, T, "token_id")?;
+    let user_id: Option<i64> = get(row, T, "user_id")?;
+    if token_id.is_some() == user_id.is_some() {
+        return Err(corrupt(
+            T,
+            "token_id/user_id",
+            format!("{token_id:?}/{user_id:?} (exactly one must be set)"),
+        ));
+    }
+    Ok(OfflineCode {
+        token_id,
+        user_id,
+        code_enc: get(row, T, "code_enc")?,
+        expires_at: get(row, T, "expires_at")?,
+        reset: get_bool(row, T, "reset")?,
+        online: get_bool(row, T, "online")?,
+        created_at: get(row, T, "created_at")?,
+    })
+}
+
+/// Maps a `fixed_passcodes` row selected with [`FIXED_PASSCODE_COLS`].
+pub(crate) fn fixed_passcode(row: &AnyRow) -> Result<FixedPasscode, StoreError> {
+    const T: &str = "fixed_passcodes";
+    Ok(FixedPasscode {
+        user_id: get(row, T, "user_id")?,
+        allowed: get_bool(row, T, "allowed")?,
+        code_hash: get(row, T, "code_hash")?,
+        expires_at: get(row, T, "expires_at")?,
+        set_at: get(row, T, "set_at")?,
     })
 }
 
