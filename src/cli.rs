@@ -12,10 +12,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::admin::{parse_import, Admin, ImportFormat, TokenSpec};
+use crate::admin::{
+    format_utc, parse_import, Admin, ImportFormat, IssueOptions, IssuedEmergency, TokenSpec,
+};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::model::{HashAlgorithm, OtpMode, TokenKind};
+use crate::model::{EmergencyKind, EmergencyMode, HashAlgorithm, OtpMode, TokenKind};
 use crate::otp::base32;
 use crate::server::{open_storage, Gateway};
 
@@ -77,6 +79,109 @@ pub enum Command {
     /// Admin HTTP API keys.
     #[command(subcommand)]
     ApiKey(ApiKeyCmd),
+    /// Online emergency access: temporary fixed tokencodes and one-time tokencode sets.
+    #[command(subcommand)]
+    Emergency(EmergencyCmd),
+    /// Fixed passcodes (single-factor; replace PIN + tokencode).
+    #[command(subcommand)]
+    FixedPasscode(FixedPasscodeCmd),
+    /// Offline emergency tokencodes (per token) and passcodes (per user).
+    #[command(subcommand)]
+    OfflineCode(OfflineCodeCmd),
+}
+
+/// Options shared by the emergency issue verbs.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Token serial.
+    serial: String,
+    /// The token is permanently lost or broken (default: temporarily unavailable).
+    #[arg(long)]
+    lost: bool,
+    /// Expiry: YYYY-MM-DD (UTC midnight) or Unix seconds (default: the policy's lifetime).
+    #[arg(long)]
+    expires: Option<String>,
+}
+
+/// `emergency …`
+#[derive(Debug, Subcommand)]
+pub enum EmergencyCmd {
+    /// Issue a temporary fixed tokencode (reusable until it expires); replaces any previous codes.
+    Tft(IssueArgs),
+    /// Issue a set of one-time tokencodes; replaces any previous codes.
+    Ott {
+        /// Common options.
+        #[command(flatten)]
+        issue: IssueArgs,
+        /// Codes in the set (default from policy).
+        #[arg(long)]
+        count: Option<u32>,
+        /// Write the codes to this new file (mode 0600) instead of printing them.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// Show a token's emergency access (never the codes).
+    Show {
+        /// Token serial.
+        serial: String,
+    },
+    /// Delete a token's emergency codes.
+    Clear {
+        /// Token serial.
+        serial: String,
+    },
+}
+
+/// `fixed-passcode …`
+#[derive(Debug, Subcommand)]
+pub enum FixedPasscodeCmd {
+    /// Allow and set a fixed passcode; it is read twice from standard input unless given.
+    Set {
+        /// Login name.
+        user: String,
+        /// The passcode (avoid on shared machines: it lands in shell history).
+        #[arg(long)]
+        passcode: Option<String>,
+        /// The passcode again.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Remove the fixed passcode and the permission.
+    Clear {
+        /// Login name.
+        user: String,
+    },
+}
+
+/// `offline-code …`
+#[derive(Debug, Subcommand)]
+pub enum OfflineCodeCmd {
+    /// Show the offline emergency tokencode of a token, or (`--user`) the offline emergency passcode of a user.
+    Show {
+        /// Token serial.
+        #[arg(required_unless_present = "user")]
+        serial: Option<String>,
+        /// Login name (offline emergency passcode).
+        #[arg(long, conflicts_with = "serial")]
+        user: Option<String>,
+    },
+    /// Issue a new code; the agent downloads it at the user's next online login.
+    Reset {
+        /// Token serial.
+        #[arg(required_unless_present = "user")]
+        serial: Option<String>,
+        /// Login name (offline emergency passcode).
+        #[arg(long, conflicts_with = "serial")]
+        user: Option<String>,
+    },
+    /// Accept the offline emergency tokencode online too (`on`) or not (`off`).
+    Online {
+        /// Token serial.
+        serial: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 /// `api-key …`
@@ -213,6 +318,33 @@ pub enum TokenCmd {
     List,
     /// Print the code a token shows now (demo and testing aid).
     Code {
+        /// Token serial.
+        serial: String,
+    },
+    /// The token is permanently lost or broken: issue emergency codes with the "lost" lifetime.
+    MarkLost {
+        /// Token serial.
+        serial: String,
+        /// tft or ott (default: the policy's first allowed kind).
+        #[arg(long)]
+        kind: Option<String>,
+        /// OTT: write the codes to this new file instead of printing them.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// The token is temporarily unavailable: issue emergency codes with the "unavailable" lifetime.
+    MarkUnavailable {
+        /// Token serial.
+        serial: String,
+        /// tft or ott (default: the policy's first allowed kind).
+        #[arg(long)]
+        kind: Option<String>,
+        /// OTT: write the codes to this new file instead of printing them.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// The token is back: delete its emergency codes.
+    Found {
         /// Token serial.
         serial: String,
     },
@@ -536,6 +668,35 @@ async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) ->
                         ts.iter().map(token_line).collect::<Vec<_>>().join("\n")
                     })
                 }
+                TokenCmd::MarkLost {
+                    serial,
+                    kind,
+                    export,
+                } => mark(admin, json, &serial, kind, export, EmergencyMode::Lost, now).await,
+                TokenCmd::MarkUnavailable {
+                    serial,
+                    kind,
+                    export,
+                } => {
+                    mark(
+                        admin,
+                        json,
+                        &serial,
+                        kind,
+                        export,
+                        EmergencyMode::Unavailable,
+                        now,
+                    )
+                    .await
+                }
+                TokenCmd::Found { serial } => {
+                    let cleared = admin.emergency_clear(&serial, now).await?;
+                    print(
+                        json,
+                        &serde_json::json!({"serial": serial, "cleared": cleared}),
+                        |_| format!("{serial} found: emergency codes deleted"),
+                    )
+                }
                 TokenCmd::Code { serial } => {
                     let code = admin.current_code(&serial, now).await?;
                     print(
@@ -558,10 +719,272 @@ async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) ->
                 print(json, &t, |t| format!("PIN set on {}", t.serial))
             }
         },
+        Command::Emergency(e) => match e {
+            EmergencyCmd::Tft(a) => {
+                let opts = issue_options(&a, Some(EmergencyKind::Tft), None)?;
+                let issued = admin.issue_emergency(&a.serial, opts, now).await;
+                deliver(admin, json, issued, None, now).await
+            }
+            EmergencyCmd::Ott {
+                issue,
+                count,
+                export,
+            } => {
+                let opts = issue_options(&issue, Some(EmergencyKind::Ott), count)?;
+                // Create the export file before issuing: a failure must not replace the codes.
+                let file = export.as_deref().map(ExportFile::create).transpose()?;
+                let issued = admin.issue_emergency(&issue.serial, opts, now).await;
+                deliver(admin, json, issued, file, now).await
+            }
+            EmergencyCmd::Show { serial } => {
+                let v = admin.emergency_show(&serial, now).await?;
+                print(json, &v, |v| match v {
+                    None => format!("{serial}: no emergency access"),
+                    Some(v) => format!(
+                        "{}: {} ({}) {} code(s), {} used, rule {}, expires {}{}",
+                        v.serial,
+                        v.kind.as_str().to_uppercase(),
+                        v.mode.as_str(),
+                        v.total,
+                        v.used,
+                        v.rule.as_str(),
+                        format_utc(v.expires_at),
+                        if v.active { "" } else { " (expired)" }
+                    ),
+                })
+            }
+            EmergencyCmd::Clear { serial } => {
+                let cleared = admin.emergency_clear(&serial, now).await?;
+                print(
+                    json,
+                    &serde_json::json!({"serial": serial, "cleared": cleared}),
+                    |_| {
+                        if cleared {
+                            format!("emergency codes of {serial} deleted")
+                        } else {
+                            format!("{serial} had no emergency codes")
+                        }
+                    },
+                )
+            }
+        },
+        Command::FixedPasscode(f) => match f {
+            FixedPasscodeCmd::Set {
+                user,
+                passcode,
+                confirm,
+            } => {
+                let (p, c) = match (passcode, confirm) {
+                    (Some(p), Some(c)) => (p, c),
+                    (None, None) => {
+                        let mut lines = std::io::stdin().lines();
+                        let p = lines.next().transpose()?.unwrap_or_default();
+                        let c = lines.next().transpose()?.unwrap_or_default();
+                        (p, c)
+                    }
+                    _ => bail!("give both --passcode and --confirm, or neither (read from stdin)"),
+                };
+                let v = admin
+                    .set_fixed_passcode(&user, p.trim_end(), c.trim_end(), now)
+                    .await?;
+                print(json, &v, |v| {
+                    format!(
+                        "fixed passcode set for {} (single-factor), expires {}",
+                        v.user,
+                        v.expires_at
+                            .map(format_utc)
+                            .unwrap_or_else(|| "never".into())
+                    )
+                })
+            }
+            FixedPasscodeCmd::Clear { user } => {
+                let r = admin.clear_fixed_passcode(&user, now).await?;
+                print(
+                    json,
+                    &serde_json::json!({"user": user, "cleared": r}),
+                    |_| format!("fixed passcode of {user} removed"),
+                )
+            }
+        },
+        Command::OfflineCode(o) => {
+            let v = match o {
+                OfflineCodeCmd::Show {
+                    serial: Some(s), ..
+                } => admin.offline_code_show(&s, now).await?,
+                OfflineCodeCmd::Show { user: Some(u), .. } => {
+                    admin.offline_passcode(&u, false, now).await?
+                }
+                OfflineCodeCmd::Reset {
+                    serial: Some(s), ..
+                } => admin.offline_code_reset(&s, now).await?,
+                OfflineCodeCmd::Reset { user: Some(u), .. } => {
+                    admin.offline_passcode(&u, true, now).await?
+                }
+                OfflineCodeCmd::Online { serial, state } => {
+                    admin
+                        .offline_code_online(&serial, state == "on", now)
+                        .await?
+                }
+                _ => bail!("give a token serial or --user"),
+            };
+            print(json, &v, |v| {
+                format!(
+                    "{} {}: {}  expires {}{}{}",
+                    if v.user.is_some() {
+                        "offline emergency passcode of"
+                    } else {
+                        "offline emergency tokencode of"
+                    },
+                    v.serial.as_deref().or(v.user.as_deref()).unwrap_or(""),
+                    v.code,
+                    format_utc(v.expires_at),
+                    if v.reset {
+                        "  (reset: agent downloads it at next online login)"
+                    } else {
+                        ""
+                    },
+                    if v.online {
+                        "  (also valid online)"
+                    } else {
+                        ""
+                    },
+                )
+            })
+        }
         Command::Serve { .. } | Command::CheckConfig | Command::Migrate | Command::ApiKey(_) => {
             unreachable!()
         }
     }
+}
+
+fn issue_options(
+    a: &IssueArgs,
+    kind: Option<EmergencyKind>,
+    count: Option<u32>,
+) -> Result<IssueOptions> {
+    Ok(IssueOptions {
+        kind,
+        mode: Some(if a.lost {
+            EmergencyMode::Lost
+        } else {
+            EmergencyMode::Unavailable
+        }),
+        count,
+        expires_at: a.expires.as_deref().map(parse_date).transpose()?,
+    })
+}
+
+async fn mark(
+    admin: &Admin<'_>,
+    json: bool,
+    serial: &str,
+    kind: Option<String>,
+    export: Option<PathBuf>,
+    mode: EmergencyMode,
+    now: i64,
+) -> Result<()> {
+    let kind = kind
+        .map(|k| EmergencyKind::parse(&k.to_ascii_lowercase()).context("--kind must be tft or ott"))
+        .transpose()?;
+    let opts = IssueOptions {
+        kind,
+        mode: Some(mode),
+        count: None,
+        expires_at: None,
+    };
+    let file = export.as_deref().map(ExportFile::create).transpose()?;
+    let issued = admin.issue_emergency(serial, opts, now).await;
+    deliver(admin, json, issued, file, now).await
+}
+
+/// An E-5 export file, created (new, mode 0600) before the codes are issued and removed again
+/// if issuing fails.
+struct ExportFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl ExportFile {
+    fn create(path: &std::path::Path) -> Result<ExportFile> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts
+            .open(path)
+            .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+        Ok(ExportFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
+/// Shows freshly issued codes once: printed, or written to the export file (E-5).
+async fn deliver(
+    admin: &Admin<'_>,
+    json: bool,
+    issued: Result<IssuedEmergency, crate::admin::AdminError>,
+    export: Option<ExportFile>,
+    now: i64,
+) -> Result<()> {
+    let issued = match issued {
+        Ok(i) => i,
+        Err(e) => {
+            if let Some(f) = export {
+                drop(f.file);
+                let _ = std::fs::remove_file(&f.path);
+            }
+            return Err(e.into());
+        }
+    };
+    let issued = &issued;
+    if let Some(mut f) = export {
+        let text = admin.export_ott(issued, now).await?;
+        std::io::Write::write_all(&mut f.file, text.as_bytes())?;
+        f.file.sync_all()?;
+        let path = f.path;
+        let summary = serde_json::json!({
+            "serial": issued.serial, "kind": issued.kind, "count": issued.codes.len(),
+            "expires_at": issued.expires_at, "exported_to": path.display().to_string(),
+        });
+        return print(json, &summary, |_| {
+            format!(
+                "{} one-time tokencodes for {} written to {} (expire {})",
+                issued.codes.len(),
+                issued.serial,
+                path.display(),
+                format_utc(issued.expires_at)
+            )
+        });
+    }
+    print(json, issued, |i| {
+        let mut s = format!(
+            "{} for {} ({}), expires {}; rule if the token shows up: {}\n{}",
+            if i.kind == EmergencyKind::Tft {
+                "Temporary fixed tokencode"
+            } else {
+                "One-time tokencodes"
+            },
+            i.serial,
+            i.mode.as_str(),
+            format_utc(i.expires_at),
+            i.rule.as_str(),
+            if i.with_pin {
+                "The user enters their PIN followed by a code. Shown once:"
+            } else {
+                "The user enters a code alone. Shown once:"
+            }
+        );
+        for c in &i.codes {
+            s.push_str("\n  ");
+            s.push_str(c);
+        }
+        s
+    })
 }
 
 fn token_line(t: &crate::model::Token) -> String {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::model::{AvailableRule, EmergencyKind};
 use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
@@ -359,6 +360,100 @@ pub struct DomainSection {
     /// Lockout policy.
     #[serde(default)]
     pub lockout: LockoutPolicy,
+    /// Online emergency access policy (SPEC E-1..E-4).
+    #[serde(default)]
+    pub emergency: EmergencyPolicy,
+    /// Offline authentication policy (SPEC O-1..O-5).
+    #[serde(default)]
+    pub offline: OfflinePolicy,
+    /// Fixed passcode rules (SPEC FP-1).
+    #[serde(default)]
+    pub fixed_passcode: FixedPasscodePolicy,
+}
+
+/// Emergency access policy of a domain (SPEC E-1..E-4; seeds 003, 004).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyPolicy {
+    /// Kinds an admin (or self-service) may issue; the first is the default for `mark-lost`.
+    pub allowed: Vec<EmergencyKind>,
+    /// Codes in an OTT set unless the admin says otherwise.
+    pub ott_count: u32,
+    /// Lifetime of codes for a permanently lost or broken token, in days.
+    pub lifetime_lost_days: u32,
+    /// Lifetime of codes for a temporarily unavailable token, in days.
+    pub lifetime_unavailable_days: u32,
+    /// E-4: what the real token does while codes are active (temporarily unavailable tokens;
+    /// a lost token that reappears is always denied).
+    pub on_token_available: AvailableRule,
+    /// No emergency code may live longer than this many days from issue.
+    pub max_lifetime_days: u32,
+}
+
+impl Default for EmergencyPolicy {
+    fn default() -> Self {
+        EmergencyPolicy {
+            allowed: vec![EmergencyKind::Tft, EmergencyKind::Ott],
+            ott_count: 10,
+            lifetime_lost_days: 7,
+            lifetime_unavailable_days: 3,
+            on_token_available: AvailableRule::Deny,
+            max_lifetime_days: 30,
+        }
+    }
+}
+
+/// Offline authentication policy of a domain (SPEC O-1..O-5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OfflinePolicy {
+    /// Offline authentication allowed at all.
+    pub allowed: bool,
+    /// Days of offline data an agent may download.
+    pub days: u32,
+    /// Minimum online passcode length before offline data is issued.
+    pub min_online_passcode_length: usize,
+    /// Offline emergency codes may be downloaded (and so exist).
+    pub emergency_codes: bool,
+    /// Lifetime of an offline emergency code, in days.
+    pub emergency_code_lifetime_days: u32,
+}
+
+impl Default for OfflinePolicy {
+    fn default() -> Self {
+        OfflinePolicy {
+            allowed: false,
+            days: 14,
+            min_online_passcode_length: 0,
+            emergency_codes: false,
+            emergency_code_lifetime_days: 30,
+        }
+    }
+}
+
+/// Fixed passcode rules of a domain (SPEC FP-1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixedPasscodePolicy {
+    /// Minimum length.
+    pub min_length: usize,
+    /// Maximum length.
+    pub max_length: usize,
+    /// `numeric` or `alphanumeric` (letters and digits).
+    pub charset: PinCharset,
+    /// Lifetime in days from when it is set (absent = no expiry).
+    pub lifetime_days: Option<u32>,
+}
+
+impl Default for FixedPasscodePolicy {
+    fn default() -> Self {
+        FixedPasscodePolicy {
+            min_length: 8,
+            max_length: 32,
+            charset: PinCharset::Alphanumeric,
+            lifetime_days: Some(30),
+        }
+    }
 }
 
 /// What a failed next tokencode does (SPEC N-2).
@@ -371,6 +466,9 @@ pub enum NtcFailure {
     #[default]
     Lock,
 }
+
+/// Emergency code length of the default format (E-3): 8 characters, letters and digits.
+pub const DEFAULT_EMERGENCY_CODE_LENGTH: usize = 8;
 
 /// Token policy of a domain (SPEC W-1, W-2, N-1, N-2, D-2).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -392,6 +490,10 @@ pub struct TokenPolicy {
     pub resync_totp_hours: u32,
     /// Resynchronisation search (HOTP) ahead of the last counter.
     pub resync_hotp_range: u32,
+    /// Length of emergency codes for tokens with a PIN (E-3; app tokens use the default 8).
+    pub emergency_code_length: usize,
+    /// Characters of emergency codes for tokens with a PIN (E-3).
+    pub emergency_code_charset: Charset,
 }
 
 impl Default for TokenPolicy {
@@ -405,6 +507,8 @@ impl Default for TokenPolicy {
             hotp_wide_window: 100,
             resync_totp_hours: 12,
             resync_hotp_range: 10_000,
+            emergency_code_length: DEFAULT_EMERGENCY_CODE_LENGTH,
+            emergency_code_charset: Charset::Alphanumeric,
         }
     }
 }
@@ -576,6 +680,12 @@ pub struct Policies {
     pub pin: PinPolicy,
     /// Lockout policy.
     pub lockout: LockoutPolicy,
+    /// Emergency access policy.
+    pub emergency: EmergencyPolicy,
+    /// Offline policy.
+    pub offline: OfflinePolicy,
+    /// Fixed passcode rules.
+    pub fixed_passcode: FixedPasscodePolicy,
 }
 
 /// Everything the daemon and the CLI need, validated.
@@ -835,12 +945,50 @@ impl Config {
             if l.window_secs <= 0 {
                 return Err(err(key("lockout.window_secs"), "must be positive".into()));
             }
+            let e = &d.emergency;
+            if e.max_lifetime_days == 0 {
+                return Err(err(
+                    key("emergency.max_lifetime_days"),
+                    "must be at least 1".into(),
+                ));
+            }
+            if e.lifetime_lost_days == 0 || e.lifetime_unavailable_days == 0 {
+                return Err(err(
+                    key("emergency"),
+                    "lifetimes must be at least 1 day".into(),
+                ));
+            }
+            if !(1..=100).contains(&e.ott_count) {
+                return Err(err(key("emergency.ott_count"), "must be 1..=100".into()));
+            }
+            if !(4..=16).contains(&t.emergency_code_length) {
+                return Err(err(
+                    key("token.emergency_code_length"),
+                    "must be 4..=16".into(),
+                ));
+            }
+            let f = &d.fixed_passcode;
+            if f.min_length < 4 || f.min_length > f.max_length || f.max_length > 128 {
+                return Err(err(
+                    key("fixed_passcode.min_length"),
+                    "need 4 <= min_length <= max_length <= 128".into(),
+                ));
+            }
+            if d.offline.emergency_code_lifetime_days == 0 {
+                return Err(err(
+                    key("offline.emergency_code_lifetime_days"),
+                    "must be at least 1".into(),
+                ));
+            }
             domains.insert(
                 name.clone(),
                 Policies {
                     token: d.token.clone(),
                     pin: d.pin.clone(),
                     lockout: d.lockout.clone(),
+                    emergency: d.emergency.clone(),
+                    offline: d.offline.clone(),
+                    fixed_passcode: d.fixed_passcode.clone(),
                 },
             );
         }
@@ -1027,6 +1175,24 @@ secret = "s3cret"
     }
 
     #[test]
+    fn a_new_domain_gets_the_default_policies_not_another_domains() {
+        let c = load_text(&format!(
+            "{MINIMAL}\n[domain.default.lockout]\nmax_failures = 9\n[domain.branch.pin]\nmin_length = 6\n"
+        ))
+        .unwrap();
+        let b = c.policies("branch");
+        assert_eq!(b.pin.min_length, 6);
+        assert_eq!(
+            b.lockout.max_failures, 5,
+            "built-in default, not the default domain's 9"
+        );
+        assert_eq!(b.emergency, EmergencyPolicy::default());
+        assert_eq!(b.emergency.lifetime_lost_days, 7);
+        assert_eq!(b.token.emergency_code_length, 8);
+        assert_eq!(c.policies("default").lockout.max_failures, 9);
+    }
+
+    #[test]
     fn unknown_key_names_file_key_and_reason() {
         let e = load_text(&format!(
             "{MINIMAL}\n[radius]\nlisten = []\nfrobnicate = 1\n"
@@ -1069,6 +1235,14 @@ secret = "s3cret"
             (
                 "version = 1\n[server]\ndictionary = \"DICT\"\n[domain.x.lockout]\nmax_failures = 0\n",
                 "domain.x.lockout.max_failures",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[domain.x.emergency]\nott_count = 0\n",
+                "domain.x.emergency.ott_count",
+            ),
+            (
+                "version = 1\n[server]\ndictionary = \"DICT\"\n[domain.x.emergency]\nallowed = [\"sms\"]\n",
+                "domain.x.emergency.allowed",
             ),
         ];
         for (text, key) in cases {

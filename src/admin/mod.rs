@@ -5,8 +5,13 @@
 //! naming the acting admin. Plaintext seeds leave this module only once, as the `otpauth://` URI
 //! returned when a token is created.
 
+mod emergency;
 mod import;
 
+pub use emergency::{
+    format_utc, offline_token_aad, offline_user_aad, ott_export_text, EmergencyView,
+    FixedPasscodeView, IssueOptions, IssuedEmergency, OfflineView,
+};
 pub use import::{parse_import, ImportFormat, ImportedToken};
 
 use serde::Serialize;
@@ -340,6 +345,10 @@ impl<'a> Admin<'a> {
         self.store
             .assign_token(t.id, owner.as_ref().map(|u| u.id))
             .await?;
+        if t.user_id != owner.as_ref().map(|u| u.id) {
+            // Emergency codes were issued to the previous owner: they never move with the token.
+            self.store.clear_emergency(t.id, now).await?;
+        }
         let name = owner.as_ref().map(|u| u.name.as_str()).unwrap_or("");
         self.audit(
             name,
@@ -409,7 +418,7 @@ impl<'a> Admin<'a> {
                     "the token's seed does not decrypt under this master key".into(),
                 )
             })?;
-        Ok(LiveToken { token: t, seed })
+        Ok(LiveToken::new(t, seed))
     }
 
     /// D-2: resynchronises a token from two consecutive tokencodes.

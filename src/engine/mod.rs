@@ -17,12 +17,14 @@
     clippy::indexing_slicing
 )]
 
+mod emergency;
 mod pin;
 mod verify;
 
 #[cfg(test)]
 mod tests;
 
+pub use emergency::{code_length as emergency_code_length, EmergencyVerdict};
 pub use pin::check_pin_policy;
 pub use verify::{resync, CodeMatch, ResyncError};
 
@@ -31,17 +33,36 @@ use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::config::{NtcFailure, Policies, Prompts};
-use crate::model::{AuditRecord, Challenge, ChallengeKind, PinState, Token, TokenKind, User};
+use crate::model::{
+    AuditRecord, AvailableRule, Challenge, ChallengeKind, EmergencyAccess, EmergencyKind,
+    FixedPasscode, PinState, Token, TokenKind, User,
+};
 use crate::otp::Pepper;
 use crate::store::WriteOp;
 
-/// A token with its seed decrypted (held in memory only).
+/// A token with its seed decrypted (held in memory only), its emergency access and its offline
+/// emergency tokencode.
 #[derive(Clone)]
 pub struct LiveToken {
     /// The stored record.
     pub token: Token,
     /// The decrypted seed.
     pub seed: Zeroizing<Vec<u8>>,
+    /// Online emergency access (TFT or OTT set), if issued.
+    pub emergency: Option<EmergencyAccess>,
+    /// The offline emergency tokencode, decrypted, if one exists.
+    pub offline_code: Option<LiveCode>,
+}
+
+/// A decrypted offline emergency code.
+#[derive(Clone)]
+pub struct LiveCode {
+    /// The code (upper-case).
+    pub code: Zeroizing<String>,
+    /// Valid while `now < expires_at`.
+    pub expires_at: i64,
+    /// O-4: also accepted online.
+    pub online: bool,
 }
 
 impl std::fmt::Debug for LiveToken {
@@ -49,7 +70,24 @@ impl std::fmt::Debug for LiveToken {
         f.debug_struct("LiveToken")
             .field("token", &self.token)
             .field("seed", &"<redacted>")
+            .field("emergency", &self.emergency)
+            .field(
+                "offline_code",
+                &self.offline_code.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
+    }
+}
+
+impl LiveToken {
+    /// A token without emergency state.
+    pub fn new(token: Token, seed: Zeroizing<Vec<u8>>) -> LiveToken {
+        LiveToken {
+            token,
+            seed,
+            emergency: None,
+            offline_code: None,
+        }
     }
 }
 
@@ -60,6 +98,8 @@ pub struct Principal {
     pub user: User,
     /// Their tokens.
     pub tokens: Vec<LiveToken>,
+    /// Their fixed passcode settings (FP-1).
+    pub fixed_passcode: Option<FixedPasscode>,
 }
 
 /// One authentication attempt, as any front end sees it.
@@ -91,6 +131,14 @@ pub enum StateLookup {
 pub enum Method {
     /// PIN + tokencode, or tokencode alone for app tokens.
     Token,
+    /// A temporary fixed tokencode (E-1).
+    Tft,
+    /// A one-time tokencode of a set (E-1).
+    Ott,
+    /// A fixed passcode (FP-1): single-factor.
+    FixedPasscode,
+    /// The offline emergency tokencode used online (O-4).
+    OfflineCode,
     /// Nothing was verified (unknown user, locked, bad State).
     None,
 }
@@ -100,6 +148,10 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Token => "token",
+            Method::Tft => "tft",
+            Method::Ott => "ott",
+            Method::FixedPasscode => "fixed_passcode",
+            Method::OfflineCode => "offline_code",
             Method::None => "none",
         }
     }
@@ -124,6 +176,12 @@ pub enum Reason {
     NextTokencodeFailed,
     /// The replay guard failed at commit: another request or instance used the code first.
     ReplayRace,
+    /// A one-time tokencode that was already used (E-1).
+    EmergencyCodeUsed,
+    /// The real token was presented while emergency access is active and the E-4 rule denies it.
+    TokenInEmergency,
+    /// Accepted with a single factor (FP-2: fixed passcode accepts are marked as such).
+    SingleFactor,
 }
 
 impl Reason {
@@ -138,6 +196,9 @@ impl Reason {
             Reason::BadState => "bad_state",
             Reason::NextTokencodeFailed => "next_tokencode_failed",
             Reason::ReplayRace => "replay",
+            Reason::EmergencyCodeUsed => "emergency_code_used",
+            Reason::TokenInEmergency => "token_in_emergency_access",
+            Reason::SingleFactor => "single_factor",
         }
     }
 }
@@ -500,27 +561,88 @@ fn judge(ctx: &Ctx<'_>, lt: &LiveToken, passcode: &[u8], now: i64) -> Option<Tok
     })
 }
 
+/// Success without a tokencode step (emergency codes, fixed passcode): reset the counters.
+fn reset_counters(out: &mut Builder<'_>, p: &mut Principal, idx: Option<usize>) {
+    if let Some(lt) = idx.and_then(|i| p.tokens.get_mut(i)) {
+        set_bad_count(out, &mut lt.token, 0);
+    }
+    if p.user.fail_count != 0 || p.user.fail_window_start != 0 {
+        set_failures(out, &mut p.user, 0, 0, false, None);
+    }
+}
+
 fn fresh_login<R: RngCore + CryptoRng>(
     ctx: &Ctx<'_>,
     p: &mut Principal,
     req: &AuthRequest<'_>,
     now: i64,
     rng: &mut R,
-    out: Builder<'_>,
+    mut out: Builder<'_>,
 ) -> Outcome {
-    // P-5: try every token; judge all of them before deciding (timing, and no early accept).
+    // Every method is computed before deciding (timing, and no early accept).
+    // Step 5: fixed passcode (P-4, FP-1).
+    let fixed = emergency::fixed_passcode_matches(ctx, p, req.passcode, now);
+    // Step 6: for each token, emergency codes and the offline code (P-3), then the real token (P-5).
+    let em: Vec<EmergencyVerdict> = p
+        .tokens
+        .iter()
+        .map(|lt| emergency::judge(ctx, lt, req.passcode, now))
+        .collect();
     let verdicts: Vec<Option<TokenVerdict>> = p
         .tokens
         .iter()
         .map(|lt| judge(ctx, lt, req.passcode, now))
         .collect();
-    decide_on_verdicts(ctx, p, &verdicts, now, rng, out)
+    if fixed {
+        reset_counters(&mut out, p, None);
+        return out.finish(
+            Decision::Accept,
+            Method::FixedPasscode,
+            Reason::SingleFactor,
+        );
+    }
+    let em_match = em.iter().enumerate().find_map(|(i, v)| match v {
+        EmergencyVerdict::Match { code_id, kind } => Some((i, *code_id, *kind)),
+        _ => None,
+    });
+    if let Some((i, code_id, kind)) = em_match {
+        let method = match kind {
+            EmergencyKind::Tft => Method::Tft,
+            EmergencyKind::Ott => {
+                // E-1: each OTT code works once, across restarts and instances.
+                out.guard(WriteOp::ConsumeEmergencyCode {
+                    code_id,
+                    used_at: out.now,
+                });
+                let codes = p
+                    .tokens
+                    .get_mut(i)
+                    .and_then(|lt| lt.emergency.as_mut())
+                    .map(|ea| ea.codes.iter_mut());
+                for c in codes.into_iter().flatten() {
+                    if c.id == code_id {
+                        c.used_at = Some(out.now);
+                    }
+                }
+                Method::Ott
+            }
+        };
+        reset_counters(&mut out, p, Some(i));
+        return out.finish(Decision::Accept, method, Reason::None);
+    }
+    if let Some(i) = em.iter().position(|v| *v == EmergencyVerdict::Offline) {
+        reset_counters(&mut out, p, Some(i));
+        return out.finish(Decision::Accept, Method::OfflineCode, Reason::None);
+    }
+    let used = em.contains(&EmergencyVerdict::Used);
+    decide_on_verdicts(ctx, p, &verdicts, used, now, rng, out)
 }
 
 fn decide_on_verdicts<R: RngCore + CryptoRng>(
     ctx: &Ctx<'_>,
     p: &mut Principal,
     verdicts: &[Option<TokenVerdict>],
+    used_emergency_code: bool,
     now: i64,
     rng: &mut R,
     mut out: Builder<'_>,
@@ -539,6 +661,35 @@ fn decide_on_verdicts<R: RngCore + CryptoRng>(
             Some(lt) => (lt.token.id, lt.token.bad_count),
             None => return out.finish(Decision::Reject, Method::Token, Reason::BadPasscode),
         };
+        // E-4: the real token while emergency access exists.
+        if let Some(lt) = p.tokens.get_mut(i) {
+            if let Some(ea) = &lt.emergency {
+                let clear = if ea.active(now) {
+                    match ea.rule {
+                        AvailableRule::Deny | AvailableRule::AllowAfterExpiry => {
+                            let implicated = [i];
+                            return failure(
+                                ctx,
+                                p,
+                                out,
+                                &implicated,
+                                Reason::TokenInEmergency,
+                                Method::Token,
+                                now,
+                            );
+                        }
+                        AvailableRule::AllowAndDisable => true,
+                    }
+                } else {
+                    // Expired: the real token works again and the stale codes go.
+                    true
+                };
+                if clear {
+                    out.op(WriteOp::ClearEmergency { token_id });
+                    lt.emergency = None;
+                }
+            }
+        }
         let over_limit = ctx
             .policies
             .token
@@ -588,6 +739,8 @@ fn decide_on_verdicts<R: RngCore + CryptoRng>(
     };
     let reason = if replay {
         Reason::Replay
+    } else if used_emergency_code {
+        Reason::EmergencyCodeUsed
     } else {
         Reason::BadPasscode
     };
@@ -797,7 +950,7 @@ fn continue_challenge<R: RngCore + CryptoRng>(
                     }
                 })
                 .collect();
-            decide_on_verdicts(ctx, p, &verdicts, now, rng, out)
+            decide_on_verdicts(ctx, p, &verdicts, false, now, rng, out)
         }
     }
 }

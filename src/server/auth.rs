@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use tokio::sync::Mutex;
+use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::{Config, NameCase};
-use crate::engine::{self, AuthRequest, Ctx, Decision, LiveToken, Outcome, Principal, StateLookup};
+use crate::engine::{
+    self, AuthRequest, Ctx, Decision, LiveCode, LiveToken, Outcome, Principal, StateLookup,
+};
 use crate::model::{Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
 use crate::store::{Store, StoreError, WriteOp, WriterHandle};
@@ -127,21 +130,50 @@ impl AuthService {
     }
 
     async fn load(&self, name: &str) -> Result<Option<Principal>, StoreError> {
-        let Some((user, tokens)) = self.store.load_principal(name).await? else {
+        let Some(rec) = self.store.load_principal_record(name).await? else {
             return Ok(None);
         };
-        let mut live = Vec::with_capacity(tokens.len());
-        for t in tokens {
-            match self.cipher.decrypt(&t.seed_enc, t.serial.as_bytes()) {
-                Ok(seed) => live.push(LiveToken { token: t, seed }),
-                Err(_) => tracing::error!(
-                    serial = %t.serial,
-                    "token seed does not decrypt under this master key; token unusable"
-                ),
-            }
+        let mut live = Vec::with_capacity(rec.tokens.len());
+        for t in rec.tokens {
+            let seed = match self.cipher.decrypt(&t.seed_enc, t.serial.as_bytes()) {
+                Ok(seed) => seed,
+                Err(_) => {
+                    tracing::error!(
+                        serial = %t.serial,
+                        "token seed does not decrypt under this master key; token unusable"
+                    );
+                    continue;
+                }
+            };
+            let emergency = rec.emergency.iter().find(|e| e.token_id == t.id).cloned();
+            let offline_code = rec
+                .offline
+                .iter()
+                .find(|o| o.token_id == Some(t.id))
+                .and_then(|o| {
+                    let code = self
+                        .cipher
+                        .decrypt(&o.code_enc, &crate::admin::offline_token_aad(t.id))
+                        .ok()?;
+                    Some(LiveCode {
+                        code: Zeroizing::new(String::from_utf8_lossy(&code).to_ascii_uppercase()),
+                        expires_at: o.expires_at,
+                        online: o.online,
+                    })
+                });
+            live.push(LiveToken {
+                token: t,
+                seed,
+                emergency,
+                offline_code,
+            });
         }
-        self.names.insert(user.id, user.name.clone());
-        Ok(Some(Principal { user, tokens: live }))
+        self.names.insert(rec.user.id, rec.user.name.clone());
+        Ok(Some(Principal {
+            user: rec.user,
+            tokens: live,
+            fixed_passcode: rec.fixed_passcode,
+        }))
     }
 
     async fn slot(&self, name: &str) -> Result<Option<Slot>, AuthError> {

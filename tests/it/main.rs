@@ -4,6 +4,7 @@ mod admin_api;
 mod cli;
 mod common;
 mod crash;
+mod emergency;
 mod interop;
 mod invariants;
 mod multi_instance;
