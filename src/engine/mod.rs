@@ -607,7 +607,15 @@ fn fresh_login<R: RngCore + CryptoRng>(
     });
     if let Some((i, code_id, kind)) = em_match {
         let method = match kind {
-            EmergencyKind::Tft => Method::Tft,
+            EmergencyKind::Tft => {
+                // Reusable, but it must still exist in the database: another instance may have
+                // cleared or replaced it since this one cached it.
+                out.guard(WriteOp::ConfirmEmergencyCode {
+                    code_id,
+                    now: out.now,
+                });
+                Method::Tft
+            }
             EmergencyKind::Ott => {
                 // E-1: each OTT code works once, across restarts and instances.
                 out.guard(WriteOp::ConsumeEmergencyCode {

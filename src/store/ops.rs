@@ -55,6 +55,15 @@ pub enum WriteOp {
         /// When it was used.
         used_at: i64,
     },
+    /// Guard (SPEC E-1, TFT use): the code still exists, is unused and its access has not
+    /// expired at `now`. A TFT is not consumed, but another instance may have cleared or
+    /// replaced it (E-4) while this one still had it cached: then the guard fails.
+    ConfirmEmergencyCode {
+        /// The [`crate::model::EmergencyCode`] id.
+        code_id: i64,
+        /// The time of use.
+        now: i64,
+    },
     /// Deletes a token's online emergency access and its codes (SPEC E-4 `allow_and_disable`
     /// after a real-token login, `allow_after_expiry` once the lifetime has ended). Not a guard:
     /// nothing to delete is not a failure.
@@ -105,6 +114,7 @@ impl WriteOp {
             WriteOp::AdvanceStep { .. }
                 | WriteOp::ConsumeChallenge { .. }
                 | WriteOp::ConsumeEmergencyCode { .. }
+                | WriteOp::ConfirmEmergencyCode { .. }
         )
     }
 
@@ -139,6 +149,19 @@ impl WriteOp {
                 )
                 .bind(*code_id)
                 .bind(*used_at)
+                .execute(&mut *conn)
+                .await?
+            }
+            WriteOp::ConfirmEmergencyCode { code_id, now } => {
+                // A same-value UPDATE: both SQLite and PostgreSQL count the matched row.
+                sqlx::query(
+                    "UPDATE emergency_codes SET used_at = used_at \
+                     WHERE id = $1 AND used_at IS NULL AND EXISTS (\
+                       SELECT 1 FROM emergency_access a \
+                       WHERE a.token_id = emergency_codes.token_id AND a.expires_at > $2)",
+                )
+                .bind(*code_id)
+                .bind(*now)
                 .execute(&mut *conn)
                 .await?
             }

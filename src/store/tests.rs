@@ -1404,6 +1404,67 @@ async fn emergency_e4_clear_emergency_op_deletes_the_access_and_its_codes() {
 }
 
 #[tokio::test]
+async fn emergency_e1_confirm_guard_holds_only_for_a_live_unexpired_tft() {
+    for (store, _db) in all_test_stores().await {
+        let (_, token) = user_with_token(&store, "tia").await;
+        let confirm = |code_id, now| WriteOp::ConfirmEmergencyCode { code_id, now };
+        let a = store
+            .issue_emergency(&tft(token.id, "T"), 10)
+            .await
+            .unwrap();
+        let id = a.codes[0].id;
+        assert!(confirm(id, 11).is_guard());
+        // Reusable: confirming twice succeeds and changes nothing.
+        assert_eq!(
+            store.apply_batch(&[vec![confirm(id, 11)]]).await.unwrap(),
+            [true]
+        );
+        assert_eq!(
+            store.apply_batch(&[vec![confirm(id, 12)]]).await.unwrap(),
+            [true]
+        );
+        assert_eq!(
+            store.emergency_of(token.id).await.unwrap().unwrap().codes[0].used_at,
+            None
+        );
+        // At the expiry instant (20_000) it fails.
+        assert_eq!(
+            store
+                .apply_batch(&[vec![confirm(id, 19_999)]])
+                .await
+                .unwrap(),
+            [true]
+        );
+        assert_eq!(
+            store
+                .apply_batch(&[vec![confirm(id, 20_000)]])
+                .await
+                .unwrap(),
+            [false]
+        );
+        // Replaced by a new issue (another instance), or cleared: it fails.
+        let b = store
+            .issue_emergency(&tft(token.id, "U"), 13)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.apply_batch(&[vec![confirm(id, 14)]]).await.unwrap(),
+            [false]
+        );
+        let id_b = b.codes[0].id;
+        assert_eq!(
+            store.apply_batch(&[vec![confirm(id_b, 14)]]).await.unwrap(),
+            [true]
+        );
+        store.clear_emergency(token.id, 15).await.unwrap();
+        assert_eq!(
+            store.apply_batch(&[vec![confirm(id_b, 16)]]).await.unwrap(),
+            [false]
+        );
+    }
+}
+
+#[tokio::test]
 async fn emergency_codes_cannot_exist_without_their_access() {
     for (store, _db) in all_test_stores().await {
         let (_, token) = user_with_token(&store, "abe").await;

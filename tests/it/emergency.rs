@@ -172,7 +172,11 @@ async fn e1_issuing_replaces_the_previous_codes_and_needs_an_assigned_token() {
     );
     tg.admin().assign(&serial, None, tg.now()).await.unwrap();
     assert!(
-        tg.admin().emergency_show(&serial, tg.now()).await.unwrap().is_none(),
+        tg.admin()
+            .emergency_show(&serial, tg.now())
+            .await
+            .unwrap()
+            .is_none(),
         "codes never move with a token to another owner"
     );
     let e = tg

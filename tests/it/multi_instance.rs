@@ -35,15 +35,15 @@ pub async fn drop_pg(name: &str) {
     }
 }
 
-#[tokio::test]
-async fn r1_code_accepted_by_one_instance_is_refused_by_the_other() {
+/// Two gateways on one database (with one master key); the PostgreSQL database name to drop.
+async fn two_instances(extra: &str) -> (TestGateway, TestGateway, Option<String>) {
     let pg = fresh_pg_url().await;
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     let shared_sqlite = format!("sqlite://{}", dir_a.path().join("shared.db").display());
     let url = pg.as_ref().map(|p| p.0.clone()).unwrap_or(shared_sqlite);
-    let path_a = write_config(dir_a.path(), Some(&url), "");
-    let path_b = write_config(dir_b.path(), Some(&url), "");
+    let path_a = write_config(dir_a.path(), Some(&url), extra);
+    let path_b = write_config(dir_b.path(), Some(&url), extra);
     let a = TestGateway::start_at(dir_a, &path_a).await;
     // Both instances need the same master key (seeds and PINs are protected with it).
     std::fs::create_dir_all(dir_b.path().join("data")).unwrap();
@@ -53,6 +53,12 @@ async fn r1_code_accepted_by_one_instance_is_refused_by_the_other() {
     )
     .unwrap();
     let b = TestGateway::start_at(dir_b, &path_b).await;
+    (a, b, pg.map(|p| p.1))
+}
+
+#[tokio::test]
+async fn r1_code_accepted_by_one_instance_is_refused_by_the_other() {
+    let (a, b, pg) = two_instances("").await;
     a.pin_user("alice").await;
     let s = a.step();
     let mut ca = RadClient::new(a.addr).await;
@@ -79,7 +85,48 @@ async fn r1_code_accepted_by_one_instance_is_refused_by_the_other() {
     assert!(b.stat("replays") >= 1);
     a.shutdown().await;
     b.shutdown().await;
-    if let Some((_, name)) = pg {
+    if let Some(name) = pg {
+        drop_pg(&name).await;
+    }
+}
+
+#[tokio::test]
+async fn e4_tft_cleared_by_one_instance_is_refused_by_the_other_despite_its_cache() {
+    use tokengate::admin::IssueOptions;
+    use tokengate::model::EmergencyKind;
+    let (a, b, pg) =
+        two_instances("[domain.default.emergency]\non_token_available = \"allow_and_disable\"\n")
+            .await;
+    let serial = a.pin_user("alice").await;
+    let tft = a
+        .admin()
+        .issue_emergency(
+            &serial,
+            IssueOptions {
+                kind: Some(EmergencyKind::Tft),
+                ..Default::default()
+            },
+            a.now(),
+        )
+        .await
+        .unwrap();
+    let pc = format!("1234{}", tft.codes[0]);
+    let mut ca = RadClient::new(a.addr).await;
+    let mut cb = RadClient::new(b.addr).await;
+    // B caches alice with her TFT.
+    assert_eq!(cb.ask("alice", &pc).await.code, Code::AccessAccept);
+    // On A the real token turns up: allow_and_disable deletes the codes on the packet path,
+    // which writes no change-feed entry; B still has the TFT in its cache.
+    assert_eq!(
+        ca.ask("alice", &format!("1234{}", code(a.step())))
+            .await
+            .code,
+        Code::AccessAccept
+    );
+    assert_eq!(cb.ask("alice", &pc).await.code, Code::AccessReject);
+    a.shutdown().await;
+    b.shutdown().await;
+    if let Some(name) = pg {
         drop_pg(&name).await;
     }
 }
