@@ -166,3 +166,61 @@ async fn pyrad_accept_reject_and_new_pin_round_trip() {
     let r = pyrad_async(tg.addr, "carol", &format!("8642{}", code(s + 1)), Some(&st)).await;
     assert_eq!(r["code"], 2, "{r}");
 }
+
+#[tokio::test]
+async fn emergency_codes_through_radclient_and_pyrad() {
+    use tokengate::admin::IssueOptions;
+    use tokengate::model::EmergencyKind;
+    let tg = TestGateway::start().await;
+    let alice = tg.pin_user("alice").await;
+    let dave = tg
+        .user_with_token("dave", None, TokenKind::App, OtpMode::Totp { period: 30 })
+        .await;
+    let now = tg.now();
+    let a = tg.admin();
+    let tft = a
+        .issue_emergency(
+            &alice,
+            IssueOptions {
+                kind: Some(EmergencyKind::Tft),
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ott = a
+        .issue_emergency(
+            &dave,
+            IssueOptions {
+                kind: Some(EmergencyKind::Ott),
+                count: Some(2),
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    a.set_fixed_passcode("alice", "Fixed2Pass", "Fixed2Pass", now)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    // radclient: TFT with PIN (twice: reusable), fixed passcode alone.
+    for _ in 0..2 {
+        let out = radclient(
+            tg.addr,
+            &format!("User-Name = alice, User-Password = 1234{}", tft.codes[0]),
+        )
+        .await;
+        assert!(out.contains("Received Access-Accept"), "{out}");
+    }
+    let out = radclient(tg.addr, "User-Name = alice, User-Password = Fixed2Pass").await;
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    // pyrad: OTT for an app token, alone; once.
+    let r = pyrad_async(tg.addr, "dave", &ott.codes[0], None).await;
+    assert_eq!(r["code"], 2, "{r}");
+    let r = pyrad_async(tg.addr, "dave", &ott.codes[0], None).await;
+    assert_eq!(r["code"], 3, "{r}");
+    let r = pyrad_async(tg.addr, "dave", &ott.codes[1], None).await;
+    assert_eq!(r["code"], 2, "{r}");
+}
