@@ -427,6 +427,33 @@ impl Admin<'_> {
         })
     }
 
+    /// Generates, encrypts (bound to its owner by `aad`) and stores a new offline code.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_new_offline_code(
+        &self,
+        owner: (Option<i64>, Option<i64>),
+        (len, charset): (usize, Charset),
+        aad: &[u8],
+        days: u32,
+        reset: bool,
+        online: bool,
+        now: i64,
+    ) -> Result<OfflineCode, AdminError> {
+        let mut rng = rand::rngs::OsRng;
+        let code = otp::generate_code(&mut rng, charset, len);
+        let oc = OfflineCode {
+            token_id: owner.0,
+            user_id: owner.1,
+            code_enc: self.cipher.encrypt(&mut rng, code.as_bytes(), aad),
+            expires_at: now + i64::from(days) * DAY,
+            reset,
+            online,
+            created_at: now,
+        };
+        self.store.set_offline_code(&oc, now).await?;
+        Ok(oc)
+    }
+
     async fn new_offline_token_code(
         &self,
         t: &Token,
@@ -436,20 +463,11 @@ impl Admin<'_> {
         now: i64,
     ) -> Result<OfflineView, AdminError> {
         let days = self.offline_allowed(owner)?;
-        let (len, charset) = self.code_format(owner, t.kind);
-        let mut rng = rand::rngs::OsRng;
-        let code = otp::generate_code(&mut rng, charset, len);
         let aad = offline_token_aad(t.id);
-        let oc = OfflineCode {
-            token_id: Some(t.id),
-            user_id: None,
-            code_enc: self.cipher.encrypt(&mut rng, code.as_bytes(), &aad),
-            expires_at: now + i64::from(days) * DAY,
-            reset,
-            online,
-            created_at: now,
-        };
-        self.store.set_offline_code(&oc, now).await?;
+        let format = self.code_format(owner, t.kind);
+        let oc = self
+            .store_new_offline_code((Some(t.id), None), format, &aad, days, reset, online, now)
+            .await?;
         self.offline_view(&oc, Some(t.serial.clone()), None, &aad)
     }
 
@@ -539,20 +557,20 @@ impl Admin<'_> {
                 self.offline_view(&c, None, Some(u.name.clone()), &aad)?
             }
             _ => {
+                // It replaces the whole passcode: at least as long as a fixed passcode.
                 let pol = &self.config.policies(&u.domain).fixed_passcode;
                 let len = pol.min_length.max(DEFAULT_EMERGENCY_CODE_LENGTH);
-                let mut rng = rand::rngs::OsRng;
-                let code = otp::generate_code(&mut rng, Charset::Alphanumeric, len);
-                let oc = OfflineCode {
-                    token_id: None,
-                    user_id: Some(u.id),
-                    code_enc: self.cipher.encrypt(&mut rng, code.as_bytes(), &aad),
-                    expires_at: now + i64::from(days) * DAY,
-                    reset,
-                    online: false,
-                    created_at: now,
-                };
-                self.store.set_offline_code(&oc, now).await?;
+                let oc = self
+                    .store_new_offline_code(
+                        (None, Some(u.id)),
+                        (len, Charset::Alphanumeric),
+                        &aad,
+                        days,
+                        reset,
+                        false,
+                        now,
+                    )
+                    .await?;
                 self.offline_view(&oc, None, Some(u.name.clone()), &aad)?
             }
         };
