@@ -5,9 +5,11 @@
 //! [`Admin`] calls and of [`AdminError`]s to HTTP statuses, the request limits (body size,
 //! requests in flight) and the cache invalidation that makes a change visible to this gateway at
 //! once. It must not hold admin logic of its own (validation and audit live in [`crate::admin`]),
-//! decide authentications, or put secrets in responses or logs: API keys, PINs and request bodies
-//! are never logged, and the only seed that leaves is the `otpauth://` URI of a token just
-//! created.
+//! decide authentications, or put secrets in logs: API keys, PINs, passcodes, emergency codes and
+//! request bodies are never logged. Secrets leave in responses only where the operation exists to
+//! show them, once: the `otpauth://` URI of a token just created, emergency codes just issued (as
+//! JSON or as the E-5 export file), and the offline emergency codes an admin reads back (O-3).
+//! Those responses carry `Cache-Control: no-store`.
 //!
 //! The OpenAPI 3.0 description is hand-written in `docs/openapi.json` and served at
 //! `GET /api/v1/openapi.json`; a test checks it against [`routes`].
@@ -34,10 +36,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{Admin, AdminError, TokenSpec};
+use crate::admin::{Admin, AdminError, IssueOptions, TokenSpec};
 use crate::clock::Clock;
 use crate::config::{ApiKey, Config};
-use crate::model::{HashAlgorithm, OtpMode, TokenKind, UserId};
+use crate::model::{EmergencyKind, EmergencyMode, HashAlgorithm, OtpMode, TokenKind, UserId};
 use crate::otp::{base32, MasterKey};
 use crate::store::Store;
 
@@ -199,7 +201,7 @@ fn table() -> Vec<Route> {
         route(p.clone(), "/api/v1/users/{name}/unlock", unlock_user),
         route(g.clone(), "/api/v1/tokens", list_tokens),
         route(p.clone(), "/api/v1/tokens", add_token),
-        route(g, "/api/v1/tokens/{serial}", show_token),
+        route(g.clone(), "/api/v1/tokens/{serial}", show_token),
         route(p.clone(), "/api/v1/tokens/{serial}/assign", assign_token),
         route(
             p.clone(),
@@ -207,8 +209,63 @@ fn table() -> Vec<Route> {
             unassign_token,
         ),
         route(p.clone(), "/api/v1/tokens/{serial}/resync", resync_token),
-        route(p, "/api/v1/tokens/{serial}/pin/clear", clear_pin),
+        route(p.clone(), "/api/v1/tokens/{serial}/pin/clear", clear_pin),
         route(Method::PUT, "/api/v1/tokens/{serial}/pin", set_pin),
+        route(
+            p.clone(),
+            "/api/v1/tokens/{serial}/emergency",
+            issue_emergency,
+        ),
+        route(
+            p.clone(),
+            "/api/v1/tokens/{serial}/emergency/export",
+            export_emergency,
+        ),
+        route(
+            g.clone(),
+            "/api/v1/tokens/{serial}/emergency",
+            show_emergency,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tokens/{serial}/emergency",
+            clear_emergency,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/users/{name}/fixed-passcode",
+            set_fixed_passcode,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/users/{name}/fixed-passcode",
+            clear_fixed_passcode,
+        ),
+        route(
+            g.clone(),
+            "/api/v1/tokens/{serial}/offline-code",
+            show_offline_code,
+        ),
+        route(
+            p.clone(),
+            "/api/v1/tokens/{serial}/offline-code/reset",
+            reset_offline_code,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/tokens/{serial}/offline-code/online",
+            set_offline_code_online,
+        ),
+        route(
+            g,
+            "/api/v1/users/{name}/offline-passcode",
+            show_offline_passcode,
+        ),
+        route(
+            p,
+            "/api/v1/users/{name}/offline-passcode/reset",
+            reset_offline_passcode,
+        ),
     ]
 }
 
@@ -304,6 +361,8 @@ pub enum ApiError {
     Invalid(String),
     /// An object named in the path does not exist (404).
     NotFound(String),
+    /// The object exists but has nothing of the kind asked for (404, the message as given).
+    Absent(String),
     /// No such route (404).
     NoRoute,
     /// The route exists, not with this method (405).
@@ -344,6 +403,7 @@ impl IntoResponse for ApiError {
             ApiError::Body { status, message } => (status, message),
             ApiError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+            ApiError::Absent(m) => (StatusCode::NOT_FOUND, m),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "no such route".to_string()),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -541,6 +601,62 @@ struct PinBody {
     pin: String,
 }
 
+/// `POST /tokens/{serial}/emergency` (mirrors [`IssueOptions`], the kind required).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmergencyBody {
+    kind: EmergencyKind,
+    #[serde(default)]
+    mode: Option<EmergencyMode>,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+impl EmergencyBody {
+    fn into_options(self) -> ApiResult<IssueOptions> {
+        if self.kind == EmergencyKind::Tft && self.count.is_some() {
+            return Err(ApiError::Invalid(
+                "count applies to OTT sets only (a TFT is one code)".into(),
+            ));
+        }
+        Ok(IssueOptions {
+            kind: Some(self.kind),
+            mode: self.mode,
+            count: self.count,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// `POST /tokens/{serial}/emergency/export`: always an OTT set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportBody {
+    #[serde(default)]
+    mode: Option<EmergencyMode>,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+/// `PUT /users/{name}/fixed-passcode`. `Debug` is not derived: it holds the passcode.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedPasscodeBody {
+    passcode: String,
+    confirm: String,
+}
+
+/// `PUT /tokens/{serial}/offline-code/online`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnlineBody {
+    online: bool,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------------
@@ -731,6 +847,249 @@ async fn set_pin(
     Ok(Json(token).into_response())
 }
 
+/// A response that carries codes in clear: no cache may keep it.
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The id of the user `name` names (as the Admin layer normalises it), to invalidate after a
+/// change made by name.
+async fn user_id_of(st: &ApiState, name: &str) -> ApiResult<Option<UserId>> {
+    let n = st.config.file.server.user_name_case.normalize(name);
+    Ok(st
+        .store
+        .user_by_name(&n)
+        .await
+        .map_err(AdminError::from)?
+        .map(|u| u.id))
+}
+
+/// `<serial>-ott.txt`, with anything but letters, digits, `.`, `_` and `-` replaced, so the
+/// serial cannot break out of the quoted `Content-Disposition` parameter.
+fn export_file_name(serial: &str) -> String {
+    let safe: String = serial
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}-ott.txt")
+}
+
+async fn issue_emergency(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+    ApiJson(body): ApiJson<EmergencyBody>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let opts = body.into_options()?;
+    let issued = st.admin(&actor).issue_emergency(&serial, opts, now).await?;
+    st.invalidate([owner_of(&st, &issued.serial).await?]).await;
+    logged(
+        &actor,
+        &format!("emergency_{}_issue", issued.kind.as_str()),
+        &issued.serial,
+    );
+    Ok(no_store(
+        (StatusCode::CREATED, Json(issued)).into_response(),
+    ))
+}
+
+async fn export_emergency(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+    ApiJson(body): ApiJson<ExportBody>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let opts = IssueOptions {
+        kind: Some(EmergencyKind::Ott),
+        mode: body.mode,
+        count: body.count,
+        expires_at: body.expires_at,
+    };
+    let admin = st.admin(&actor);
+    let issued = admin.issue_emergency(&serial, opts, now).await?;
+    // The set is in force from here on: make the gateway see it even if the export fails.
+    st.invalidate([owner_of(&st, &issued.serial).await?]).await;
+    logged(&actor, "emergency_ott_issue", &issued.serial);
+    let text = admin.export_ott(&issued, now).await?;
+    logged(&actor, "emergency_ott_export", &issued.serial);
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        export_file_name(&issued.serial)
+    );
+    let disposition = HeaderValue::from_str(&disposition)
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok(no_store(
+        (
+            StatusCode::CREATED,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            text,
+        )
+            .into_response(),
+    ))
+}
+
+async fn show_emergency(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    match st.admin(&actor).emergency_show(&serial, now).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::Absent(format!(
+            "token {serial} has no emergency access"
+        ))),
+    }
+}
+
+async fn clear_emergency(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let cleared = st.admin(&actor).emergency_clear(&serial, now).await?;
+    st.invalidate([owner_of(&st, &serial).await?]).await;
+    logged(&actor, "emergency_clear", &serial);
+    Ok(Json(serde_json::json!({ "serial": serial, "cleared": cleared })).into_response())
+}
+
+async fn set_fixed_passcode(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<FixedPasscodeBody>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let view = st
+        .admin(&actor)
+        .set_fixed_passcode(&name, &body.passcode, &body.confirm, now)
+        .await?;
+    st.invalidate([user_id_of(&st, &view.user).await?]).await;
+    logged(&actor, "fixed_passcode_set", &view.user);
+    Ok(Json(view).into_response())
+}
+
+async fn clear_fixed_passcode(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let cleared = st.admin(&actor).clear_fixed_passcode(&name, now).await?;
+    let user = st.config.file.server.user_name_case.normalize(&name);
+    st.invalidate([user_id_of(&st, &user).await?]).await;
+    logged(&actor, "fixed_passcode_clear", &user);
+    Ok(Json(serde_json::json!({ "user": user, "cleared": cleared })).into_response())
+}
+
+async fn show_offline_code(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    // Showing generates the code when none is current: a change like any other.
+    let view = st.admin(&actor).offline_code_show(&serial, now).await?;
+    st.invalidate([owner_of(&st, &serial).await?]).await;
+    logged(&actor, "offline_code_show", &serial);
+    Ok(no_store(Json(view).into_response()))
+}
+
+async fn reset_offline_code(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let view = st.admin(&actor).offline_code_reset(&serial, now).await?;
+    st.invalidate([owner_of(&st, &serial).await?]).await;
+    logged(&actor, "offline_code_reset", &serial);
+    Ok(no_store(Json(view).into_response()))
+}
+
+async fn set_offline_code_online(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(serial): Path<String>,
+    ApiJson(body): ApiJson<OnlineBody>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let view = st
+        .admin(&actor)
+        .offline_code_online(&serial, body.online, now)
+        .await?;
+    st.invalidate([owner_of(&st, &serial).await?]).await;
+    logged(
+        &actor,
+        if body.online {
+            "offline_code_online_on"
+        } else {
+            "offline_code_online_off"
+        },
+        &serial,
+    );
+    Ok(no_store(Json(view).into_response()))
+}
+
+async fn offline_passcode(
+    actor: Actor,
+    st: Shared,
+    name: String,
+    reset: bool,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    // Showing generates the passcode when none is current: a change like any other.
+    let view = st.admin(&actor).offline_passcode(&name, reset, now).await?;
+    let user = view
+        .user
+        .clone()
+        .unwrap_or_else(|| st.config.file.server.user_name_case.normalize(&name));
+    st.invalidate([user_id_of(&st, &user).await?]).await;
+    logged(
+        &actor,
+        if reset {
+            "offline_passcode_reset"
+        } else {
+            "offline_passcode_show"
+        },
+        &user,
+    );
+    Ok(no_store(Json(view).into_response()))
+}
+
+async fn show_offline_passcode(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    offline_passcode(actor, st, name, false).await
+}
+
+async fn reset_offline_passcode(
+    actor: Actor,
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    offline_passcode(actor, st, name, true).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,6 +1128,12 @@ mod tests {
         assert!(match_api_key(&keys, "tgk_c").is_none());
         assert!(match_api_key(&keys, "").is_none());
         assert!(match_api_key(&[], "tgk_a").is_none());
+    }
+
+    #[test]
+    fn export_file_names_cannot_break_the_header() {
+        assert_eq!(export_file_name("S-1.a_b"), "S-1.a_b-ott.txt");
+        assert_eq!(export_file_name("a\"b;c/d e"), "a_b_c_d_e-ott.txt");
     }
 
     #[test]

@@ -37,6 +37,10 @@ key_sha256 = "{}"
 
 [domain.staff.pin]
 min_length = 6
+
+[domain.default.offline]
+allowed = true
+emergency_codes = true
 "#,
         hex(KEY),
         hex(OPS_KEY)
@@ -49,11 +53,13 @@ struct Api {
     http: reqwest::Client,
 }
 
-/// A response: status, `WWW-Authenticate`, body as JSON (`Null` when not JSON).
+/// A response: status, `WWW-Authenticate`, body as JSON (`Null` when not JSON), and as sent.
 struct Resp {
     status: StatusCode,
     www_authenticate: Option<String>,
     body: Value,
+    headers: reqwest::header::HeaderMap,
+    text: String,
 }
 
 impl Resp {
@@ -97,12 +103,15 @@ impl Api {
             .headers()
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_string());
+        let headers = r.headers().clone();
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp {
             status,
             www_authenticate,
             body,
+            headers,
+            text,
         }
     }
 
@@ -128,12 +137,40 @@ impl Api {
         self.call(Method::POST, path, None).await
     }
 
-    /// Everything an admin call could change, as stored.
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> Resp {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Everything an admin call could change, as stored: users and tokens with their emergency
+    /// access, fixed passcodes and offline codes (hashes and ciphertexts, so a replaced code
+    /// shows), and the number of audit records.
     async fn snapshot(&self) -> Value {
         let store = &self.tg.gw().store;
+        let users = store.list_users().await.unwrap();
+        let tokens = store.list_tokens().await.unwrap();
+        let mut per_user = Vec::new();
+        for u in &users {
+            per_user.push(json!({
+                "fixed_passcode": store.fixed_passcode(u.id).await.unwrap(),
+                "offline": store.offline_code_of_user(u.id).await.unwrap(),
+            }));
+        }
+        let mut per_token = Vec::new();
+        for t in &tokens {
+            per_token.push(json!({
+                "emergency": store.emergency_of(t.id).await.unwrap(),
+                "offline": store.offline_code_of_token(t.id).await.unwrap(),
+            }));
+        }
         json!({
-            "users": store.list_users().await.unwrap(),
-            "tokens": store.list_tokens().await.unwrap(),
+            "users": users,
+            "tokens": tokens,
+            "per_user": per_user,
+            "per_token": per_token,
             "audit": store.audit_since(0, 10_000).await.unwrap().len(),
         })
     }
@@ -378,10 +415,39 @@ async fn admin_api_refuses_missing_malformed_and_wrong_keys_on_every_route() {
     api.tg.pin_user("alice").await;
     let before = api.snapshot().await;
     let protected: Vec<_> = routes().into_iter().filter(|r| !r.public).collect();
-    assert!(protected.len() >= 13, "{protected:?}");
+    assert!(protected.len() >= 24, "{protected:?}");
+    for must in [
+        "/api/v1/tokens/{serial}/emergency",
+        "/api/v1/tokens/{serial}/emergency/export",
+        "/api/v1/users/{name}/fixed-passcode",
+        "/api/v1/tokens/{serial}/offline-code",
+        "/api/v1/tokens/{serial}/offline-code/reset",
+        "/api/v1/tokens/{serial}/offline-code/online",
+        "/api/v1/users/{name}/offline-passcode",
+        "/api/v1/users/{name}/offline-passcode/reset",
+    ] {
+        assert!(
+            protected.iter().any(|r| r.path == must),
+            "{must} not covered"
+        );
+    }
     let wrong_key = format!("Bearer {}", KEY.replace("tgk_h", "tgk_x"));
-    let bodies =
-        json!({"name": "mallory", "user": "alice", "pin": "5555", "code1": "1", "code2": "2"});
+    // A body that would be accepted with the right key, so only the key check stands between
+    // each request and a change.
+    let body_for = |path: &str| -> Value {
+        match path.rsplit('/').next().unwrap_or_default() {
+            "users" => json!({"name": "mallory"}),
+            "tokens" => json!({"serial": "T-mallory"}),
+            "assign" => json!({"user": "alice"}),
+            "resync" => json!({"code1": code(1), "code2": code(2)}),
+            "pin" => json!({"pin": "5555"}),
+            "emergency" => json!({"kind": "ott", "count": 3}),
+            "export" => json!({"count": 3}),
+            "fixed-passcode" => json!({"passcode": "Fixed2Pass", "confirm": "Fixed2Pass"}),
+            "online" => json!({"online": true}),
+            _ => json!({}),
+        }
+    };
     for route in &protected {
         let path = route
             .path
@@ -398,7 +464,7 @@ async fn admin_api_refuses_missing_malformed_and_wrong_keys_on_every_route() {
         ];
         for (auth, what) in cases {
             // A body that would be valid for some routes must not get past the key check.
-            let body = (route.method != Method::GET).then(|| bodies.to_string());
+            let body = (route.method != Method::GET).then(|| body_for(route.path).to_string());
             let r = api.send(route.method.clone(), &path, auth, body).await;
             let ctx = format!("{} {path} ({what})", route.method);
             assert_status(&r, StatusCode::UNAUTHORIZED, &ctx);
@@ -965,4 +1031,807 @@ async fn admin_api_openapi_document_matches_the_router() {
             assert_ne!(r.error(), "no such route", "{method} {path}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emergency access (SPEC §6–§8) through the API, checked through RADIUS
+// ---------------------------------------------------------------------------------------------
+
+const DAY: i64 = 86_400;
+
+fn codes_of(r: &Resp) -> Vec<String> {
+    r.body["codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no codes in {}", r.body))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn admin_api_emergency_tft_and_ott_work_through_radius_at_once_and_delete_stops_them() {
+    let api = Api::start().await;
+    let serial = api.tg.pin_user("alice").await;
+    let path = format!("/api/v1/tokens/{serial}/emergency");
+    let mut c = RadClient::new(api.tg.addr).await;
+    // Logged in once: the gateway holds alice in its cache, so what follows proves the
+    // API invalidates it (no waiting for the change feed anywhere below).
+    let s = api.tg.step();
+    assert_eq!(
+        c.ask("alice", &format!("1234{}", code(s))).await.code,
+        Code::AccessAccept
+    );
+
+    let r = api.get(&path).await;
+    assert_status(&r, StatusCode::NOT_FOUND, "none yet");
+    assert_eq!(r.error(), format!("token {serial} has no emergency access"));
+
+    // A TFT: PIN + code, reusable.
+    let now = api.tg.now();
+    let r = api.post(&path, json!({"kind": "tft"})).await;
+    assert_status(&r, StatusCode::CREATED, "tft");
+    assert_eq!(
+        r.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    assert_eq!(r.body["serial"], serial.as_str());
+    assert_eq!(r.body["kind"], "tft");
+    assert_eq!(r.body["mode"], "unavailable");
+    assert_eq!(r.body["with_pin"], true);
+    let exp = r.body["expires_at"].as_i64().unwrap();
+    assert!((exp - now - 3 * DAY).abs() < 60, "unavailable lifetime");
+    let tft = codes_of(&r);
+    assert_eq!(tft.len(), 1);
+    for _ in 0..2 {
+        let reply = c.ask("alice", &format!("1234{}", tft[0])).await;
+        assert_eq!(reply.code, Code::AccessAccept, "{}", reply.message());
+    }
+    let r = api.get(&path).await;
+    assert_status(&r, StatusCode::OK, "show tft");
+    assert_eq!(r.body["kind"], "tft");
+    assert_eq!(r.body["active"], true);
+    assert_eq!(
+        (r.body["total"].as_u64(), r.body["used"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(r.body.get("codes").is_none() && !r.text.contains(&tft[0]));
+
+    // An OTT set of 3 for a lost token replaces the TFT; each code works once.
+    let r = api
+        .post(&path, json!({"kind": "ott", "mode": "lost", "count": 3}))
+        .await;
+    assert_status(&r, StatusCode::CREATED, "ott");
+    assert_eq!(r.body["kind"], "ott");
+    assert_eq!(r.body["mode"], "lost");
+    assert_eq!(r.body["rule"], "deny");
+    let ott = codes_of(&r);
+    assert_eq!(ott.len(), 3);
+    assert_eq!(
+        c.ask("alice", &format!("1234{}", tft[0])).await.code,
+        Code::AccessReject,
+        "the TFT was replaced"
+    );
+    for code in &ott {
+        assert_eq!(
+            c.ask("alice", &format!("1234{code}")).await.code,
+            Code::AccessAccept,
+            "{code}"
+        );
+        assert_eq!(
+            c.ask("alice", &format!("1234{code}")).await.code,
+            Code::AccessReject,
+            "{code} twice"
+        );
+    }
+    let r = api.get(&path).await;
+    assert_status(&r, StatusCode::OK, "show ott");
+    assert_eq!(
+        (r.body["total"].as_u64(), r.body["used"].as_u64()),
+        (Some(3), Some(3))
+    );
+
+    // DELETE: the codes of a fresh set fail at once.
+    let r = api
+        .post(
+            &path,
+            json!({"kind": "ott", "count": 2, "expires_at": api.tg.now() + DAY}),
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED, "ott 2");
+    let fresh = codes_of(&r);
+    let r = api.delete(&path).await;
+    assert_status(&r, StatusCode::OK, "delete");
+    assert_eq!(r.body, json!({"serial": serial, "cleared": true}));
+    for code in &fresh {
+        assert_eq!(
+            c.ask("alice", &format!("1234{code}")).await.code,
+            Code::AccessReject,
+            "{code} after delete"
+        );
+    }
+    let r = api.delete(&path).await;
+    assert_status(&r, StatusCode::OK, "delete again");
+    assert_eq!(r.body, json!({"serial": serial, "cleared": false}));
+    let r = api.get(&path).await;
+    assert_status(&r, StatusCode::NOT_FOUND, "gone");
+    // The real token works again.
+    let reply = c
+        .ask("alice", &format!("1234{}", code(api.tg.step() + 1)))
+        .await;
+    assert_eq!(reply.code, Code::AccessAccept, "{}", reply.message());
+}
+
+#[tokio::test]
+async fn admin_api_emergency_for_an_app_token_is_the_code_alone() {
+    let api = Api::start().await;
+    let serial = api
+        .tg
+        .user_with_token("dave", None, TokenKind::App, OtpMode::Totp { period: 30 })
+        .await;
+    let r = api
+        .post(
+            &format!("/api/v1/tokens/{serial}/emergency"),
+            json!({"kind": "tft"}),
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED, "tft");
+    assert_eq!(r.body["with_pin"], false);
+    let tft = codes_of(&r);
+    let mut c = RadClient::new(api.tg.addr).await;
+    assert_eq!(c.ask("dave", &tft[0]).await.code, Code::AccessAccept);
+}
+
+#[tokio::test]
+async fn admin_api_export_returns_the_e5_file_whose_codes_work_once_each() {
+    let api = Api::start().await;
+    let serial = api.tg.pin_user("alice").await;
+    let expires = api.tg.now() + 2 * DAY;
+    let r = api
+        .post(
+            &format!("/api/v1/tokens/{serial}/emergency/export"),
+            json!({"count": 4, "expires_at": expires}),
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED, "export");
+    let h = |n: &str| r.headers.get(n).map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(
+        h("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(
+        h("content-disposition"),
+        Some(format!("attachment; filename=\"{serial}-ott.txt\""))
+    );
+    assert_eq!(h("cache-control").as_deref(), Some("no-store"));
+    let text = &r.text;
+    let header: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(
+        header.contains(&format!("# Token serial: {serial}").as_str()),
+        "{text}"
+    );
+    assert!(header.contains(&"# Codes: 4"), "{text}");
+    let want_expiry = format!("# Expires: {}", tokengate::admin::format_utc(expires));
+    assert!(want_expiry.ends_with('Z'));
+    assert!(header.contains(&want_expiry.as_str()), "{text}");
+    assert!(!text.contains("1234"), "never the PIN");
+    let codes: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(codes.len(), 4, "{text}");
+
+    let v = api.get(&format!("/api/v1/tokens/{serial}/emergency")).await;
+    assert_status(&v, StatusCode::OK, "show");
+    assert_eq!(v.body["kind"], "ott");
+    assert_eq!(v.body["expires_at"], expires);
+    assert_eq!(v.body["total"], 4);
+
+    let mut c = RadClient::new(api.tg.addr).await;
+    for code in &codes {
+        assert_eq!(
+            c.ask("alice", &format!("1234{code}")).await.code,
+            Code::AccessAccept,
+            "{code}"
+        );
+        assert_eq!(
+            c.ask("alice", &format!("1234{code}")).await.code,
+            Code::AccessReject,
+            "{code} twice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn admin_api_fixed_passcode_logs_in_alone_not_after_a_pin_and_delete_stops_it() {
+    let api = Api::start().await;
+    api.tg.pin_user("alice").await;
+    let mut c = RadClient::new(api.tg.addr).await;
+    // Cached as "no fixed passcode" before the change.
+    assert_eq!(c.ask("alice", "Fixed2Pass").await.code, Code::AccessReject);
+
+    let path = "/api/v1/users/ALICE/fixed-passcode";
+    let r = api
+        .put(
+            path,
+            json!({"passcode": "Fixed2Pass", "confirm": "Fixed2Pass"}),
+        )
+        .await;
+    assert_status(&r, StatusCode::OK, "set");
+    assert_eq!(r.body["user"], "alice");
+    assert_eq!(r.body["allowed"], true);
+    assert!(!r.text.contains("Fixed2Pass"), "{}", r.text);
+    assert_eq!(c.ask("alice", "Fixed2Pass").await.code, Code::AccessAccept);
+    assert_eq!(
+        c.ask("alice", "1234Fixed2Pass").await.code,
+        Code::AccessReject
+    );
+    assert_eq!(c.ask("alice", "Fixed2Pass").await.code, Code::AccessAccept);
+
+    let r = api.delete(path).await;
+    assert_status(&r, StatusCode::OK, "clear");
+    assert_eq!(r.body, json!({"user": "alice", "cleared": true}));
+    assert_eq!(c.ask("alice", "Fixed2Pass").await.code, Code::AccessReject);
+    let r = api.delete(path).await;
+    assert_status(&r, StatusCode::OK, "clear again");
+    assert_eq!(r.body, json!({"user": "alice", "cleared": false}));
+}
+
+#[tokio::test]
+async fn admin_api_offline_codes_online_only_when_flagged_and_reset_replaces_them() {
+    let api = Api::start().await;
+    let serial = api.tg.pin_user("alice").await;
+    let path = format!("/api/v1/tokens/{serial}/offline-code");
+    let mut c = RadClient::new(api.tg.addr).await;
+    let now = api.tg.now();
+
+    let r = api.get(&path).await;
+    assert_status(&r, StatusCode::OK, "show");
+    assert_eq!(
+        r.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    assert_eq!(r.body["serial"], serial.as_str());
+    assert_eq!(r.body["online"], false);
+    assert_eq!(r.body["reset"], false);
+    assert!((r.body["expires_at"].as_i64().unwrap() - now - 30 * DAY).abs() < 60);
+    let first = r.body["code"].as_str().unwrap().to_string();
+    let r = api.get(&path).await;
+    assert_eq!(r.body["code"], first.as_str(), "shown again: the same code");
+
+    assert_eq!(
+        c.ask("alice", &format!("1234{first}")).await.code,
+        Code::AccessReject,
+        "not accepted online yet"
+    );
+    let r = api
+        .put(&format!("{path}/online"), json!({"online": true}))
+        .await;
+    assert_status(&r, StatusCode::OK, "online on");
+    assert_eq!(r.body["online"], true);
+    assert_eq!(r.body["code"], first.as_str());
+    let reply = c.ask("alice", &format!("1234{first}")).await;
+    assert_eq!(reply.code, Code::AccessAccept, "{}", reply.message());
+    assert_eq!(
+        c.ask("alice", &first).await.code,
+        Code::AccessReject,
+        "PIN required"
+    );
+
+    let r = api.post_empty(&format!("{path}/reset")).await;
+    assert_status(&r, StatusCode::OK, "reset");
+    let second = r.body["code"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(r.body["reset"], true);
+    assert_eq!(r.body["online"], true, "the online flag survives a reset");
+    assert_eq!(
+        c.ask("alice", &format!("1234{first}")).await.code,
+        Code::AccessReject,
+        "the old code stopped"
+    );
+    assert_eq!(
+        c.ask("alice", &format!("1234{second}")).await.code,
+        Code::AccessAccept
+    );
+    let r = api
+        .put(&format!("{path}/online"), json!({"online": false}))
+        .await;
+    assert_status(&r, StatusCode::OK, "online off");
+    assert_eq!(r.body["online"], false);
+    assert_eq!(
+        c.ask("alice", &format!("1234{second}")).await.code,
+        Code::AccessReject
+    );
+
+    // The user's offline emergency passcode: shown, the same again, reset to a new one; never
+    // valid online.
+    let upath = "/api/v1/users/alice/offline-passcode";
+    let r = api.get(upath).await;
+    assert_status(&r, StatusCode::OK, "passcode");
+    assert_eq!(r.body["user"], "alice");
+    assert_eq!(r.body["serial"], Value::Null);
+    let pc = r.body["code"].as_str().unwrap().to_string();
+    assert_eq!(api.get(upath).await.body["code"], pc.as_str());
+    let r = api.post_empty(&format!("{upath}/reset")).await;
+    assert_status(&r, StatusCode::OK, "passcode reset");
+    assert_eq!(r.body["reset"], true);
+    let pc2 = r.body["code"].as_str().unwrap().to_string();
+    assert_ne!(pc2, pc);
+    assert_eq!(api.get(upath).await.body["code"], pc2.as_str());
+    assert_eq!(c.ask("alice", &pc2).await.code, Code::AccessReject);
+}
+
+#[tokio::test]
+async fn admin_api_emergency_bad_input_is_refused_with_a_message_and_changes_nothing() {
+    let api = Api::start().await;
+    let serial = api.tg.pin_user("alice").await;
+    // Things a refused request could wrongly replace: a TFT, a fixed passcode, offline codes.
+    let r = api
+        .post(
+            &format!("/api/v1/tokens/{serial}/emergency"),
+            json!({"kind": "tft"}),
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED, "tft");
+    let tft = codes_of(&r);
+    let r = api
+        .put(
+            "/api/v1/users/alice/fixed-passcode",
+            json!({"passcode": "Fixed2Pass", "confirm": "Fixed2Pass"}),
+        )
+        .await;
+    assert_status(&r, StatusCode::OK, "fixed");
+    assert_status(
+        &api.get(&format!("/api/v1/tokens/{serial}/offline-code"))
+            .await,
+        StatusCode::OK,
+        "offline code",
+    );
+    assert_status(
+        &api.get("/api/v1/users/alice/offline-passcode").await,
+        StatusCode::OK,
+        "offline passcode",
+    );
+    // bob has a token without emergency access (so GET shows 404); sam is in a domain whose
+    // offline policy forbids offline codes; T-free has no owner.
+    let bob = api.tg.pin_user("bob").await;
+    let r = api
+        .post("/api/v1/users", json!({"name": "sam", "domain": "staff"}))
+        .await;
+    assert_status(&r, StatusCode::CREATED, "sam");
+    let r = api
+        .post("/api/v1/tokens", json!({"serial": "T-sam", "user": "sam"}))
+        .await;
+    assert_status(&r, StatusCode::CREATED, "T-sam");
+    let r = api
+        .post("/api/v1/tokens", json!({"serial": "T-free"}))
+        .await;
+    assert_status(&r, StatusCode::CREATED, "T-free");
+
+    let now = api.tg.now();
+    let em = format!("/api/v1/tokens/{serial}/emergency");
+    let ex = format!("/api/v1/tokens/{serial}/emergency/export");
+    let online = format!("/api/v1/tokens/{serial}/offline-code/online");
+    let bob_em = format!("/api/v1/tokens/{bob}/emergency");
+    use StatusCode as S;
+    let j = |v: Value| Some(v.to_string());
+    let cases: Vec<(Method, &str, Option<String>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "sms"})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown variant",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "ott", "count": 0})),
+            S::BAD_REQUEST,
+            "1 to 100",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "ott", "count": 101})),
+            S::BAD_REQUEST,
+            "1 to 100",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "ott", "count": -1})),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid value",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "tft", "count": 2})),
+            S::BAD_REQUEST,
+            "OTT sets only",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "tft", "expires_at": now - 60})),
+            S::BAD_REQUEST,
+            "in the future",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "ott", "expires_at": now + 31 * DAY})),
+            S::BAD_REQUEST,
+            "global maximum",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "tft", "mode": "stolen"})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown variant",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"kind": "tft", "pin": "1234"})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            j(json!({"count": 3})),
+            S::UNPROCESSABLE_ENTITY,
+            "missing field",
+        ),
+        (
+            Method::POST,
+            em.as_str(),
+            None,
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/T-free/emergency",
+            j(json!({"kind": "tft"})),
+            S::BAD_REQUEST,
+            "not assigned",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/NOPE/emergency",
+            j(json!({"kind": "tft"})),
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::POST,
+            ex.as_str(),
+            j(json!({"count": 0})),
+            S::BAD_REQUEST,
+            "1 to 100",
+        ),
+        (
+            Method::POST,
+            ex.as_str(),
+            j(json!({"count": 101})),
+            S::BAD_REQUEST,
+            "1 to 100",
+        ),
+        (
+            Method::POST,
+            ex.as_str(),
+            j(json!({"expires_at": now - 60})),
+            S::BAD_REQUEST,
+            "in the future",
+        ),
+        (
+            Method::POST,
+            ex.as_str(),
+            j(json!({"expires_at": now + 31 * DAY})),
+            S::BAD_REQUEST,
+            "global maximum",
+        ),
+        (
+            Method::POST,
+            ex.as_str(),
+            j(json!({"kind": "tft"})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/T-free/emergency/export",
+            j(json!({})),
+            S::BAD_REQUEST,
+            "not assigned",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/NOPE/emergency/export",
+            j(json!({})),
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::GET,
+            bob_em.as_str(),
+            None,
+            S::NOT_FOUND,
+            "has no emergency access",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/NOPE/emergency",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tokens/NOPE/emergency",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/alice/fixed-passcode",
+            j(json!({"passcode": "Other2Pass", "confirm": "Other2Pazz"})),
+            S::BAD_REQUEST,
+            "do not match",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/alice/fixed-passcode",
+            j(json!({"passcode": "short", "confirm": "short"})),
+            S::BAD_REQUEST,
+            "8 to 32",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/alice/fixed-passcode",
+            j(json!({"passcode": "Other2Pass"})),
+            S::UNPROCESSABLE_ENTITY,
+            "missing field",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/alice/fixed-passcode",
+            j(json!({"passcode": "Other2Pass", "confirm": "Other2Pass", "allowed": false})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/nobody/fixed-passcode",
+            j(json!({"passcode": "Other2Pass", "confirm": "Other2Pass"})),
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/users/nobody/fixed-passcode",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/T-sam/offline-code",
+            None,
+            S::BAD_REQUEST,
+            "offline policy",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/T-sam/offline-code/reset",
+            None,
+            S::BAD_REQUEST,
+            "offline policy",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/tokens/T-sam/offline-code/online",
+            j(json!({"online": true})),
+            S::BAD_REQUEST,
+            "offline policy",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users/sam/offline-passcode",
+            None,
+            S::BAD_REQUEST,
+            "offline policy",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/sam/offline-passcode/reset",
+            None,
+            S::BAD_REQUEST,
+            "offline policy",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/T-free/offline-code",
+            None,
+            S::BAD_REQUEST,
+            "not assigned",
+        ),
+        (
+            Method::PUT,
+            online.as_str(),
+            j(json!({"online": "yes"})),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid type",
+        ),
+        (
+            Method::PUT,
+            online.as_str(),
+            j(json!({"on": true})),
+            S::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/NOPE/offline-code",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens/NOPE/offline-code/reset",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/tokens/NOPE/offline-code/online",
+            j(json!({"online": true})),
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users/nobody/offline-passcode",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/nobody/offline-passcode/reset",
+            None,
+            S::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/alice/fixed-passcode",
+            None,
+            S::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+    ];
+    let before = api.snapshot().await;
+    for (method, path, body, want, needle) in cases {
+        let ctx = format!("{method} {path} {body:?}");
+        let r = api
+            .send(method, path, Some(&format!("Bearer {KEY}")), body)
+            .await;
+        assert_status(&r, want, &ctx);
+        let msg = r.error();
+        assert!(msg.contains(needle), "{ctx}: {msg:?} lacks {needle:?}");
+        assert_eq!(api.snapshot().await, before, "{ctx} changed something");
+    }
+    // And the gateway still takes what was there before.
+    let mut c = RadClient::new(api.tg.addr).await;
+    assert_eq!(
+        c.ask("alice", &format!("1234{}", tft[0])).await.code,
+        Code::AccessAccept
+    );
+    assert_eq!(c.ask("alice", "Fixed2Pass").await.code, Code::AccessAccept);
+}
+
+#[tokio::test]
+async fn admin_api_emergency_changes_are_audited_with_the_key_name() {
+    let api = Api::start().await;
+    let serial = api.tg.pin_user("alice").await;
+    let since = api.tg.now() - 1;
+    let t = format!("/api/v1/tokens/{serial}");
+    let calls: Vec<(&str, Method, String, Option<Value>)> = vec![
+        (
+            KEY,
+            Method::POST,
+            format!("{t}/emergency"),
+            Some(json!({"kind": "tft"})),
+        ),
+        (
+            OPS_KEY,
+            Method::POST,
+            format!("{t}/emergency"),
+            Some(json!({"kind": "ott", "count": 2})),
+        ),
+        (
+            KEY,
+            Method::POST,
+            format!("{t}/emergency/export"),
+            Some(json!({"count": 2})),
+        ),
+        (KEY, Method::GET, format!("{t}/emergency"), None),
+        (OPS_KEY, Method::DELETE, format!("{t}/emergency"), None),
+        (
+            KEY,
+            Method::PUT,
+            "/api/v1/users/alice/fixed-passcode".into(),
+            Some(json!({"passcode": "Fixed2Pass", "confirm": "Fixed2Pass"})),
+        ),
+        (
+            OPS_KEY,
+            Method::DELETE,
+            "/api/v1/users/alice/fixed-passcode".into(),
+            None,
+        ),
+        (KEY, Method::GET, format!("{t}/offline-code"), None),
+        (KEY, Method::POST, format!("{t}/offline-code/reset"), None),
+        (
+            OPS_KEY,
+            Method::PUT,
+            format!("{t}/offline-code/online"),
+            Some(json!({"online": true})),
+        ),
+        (
+            KEY,
+            Method::GET,
+            "/api/v1/users/alice/offline-passcode".into(),
+            None,
+        ),
+        (
+            OPS_KEY,
+            Method::POST,
+            "/api/v1/users/alice/offline-passcode/reset".into(),
+            None,
+        ),
+    ];
+    for (key, method, path, body) in calls {
+        let r = api.call_as(key, method.clone(), &path, body).await;
+        assert!(
+            r.status.is_success(),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    let audit = api.tg.gw().store.audit_since(since, 100).await.unwrap();
+    let got: Vec<(String, String, String)> = audit
+        .iter()
+        .filter(|a| a.actor.as_deref().is_some_and(|x| x.starts_with("api:")))
+        .map(|a| {
+            (
+                a.actor.clone().unwrap_or_default(),
+                a.method.clone(),
+                a.user_name.clone(),
+            )
+        })
+        .collect();
+    let want = [
+        ("api:helpdesk", "emergency_tft_issue"),
+        ("api:ops", "emergency_ott_issue"),
+        ("api:helpdesk", "emergency_ott_issue"),
+        ("api:helpdesk", "emergency_ott_export"),
+        ("api:ops", "emergency_clear"),
+        ("api:helpdesk", "fixed_passcode_set"),
+        ("api:ops", "fixed_passcode_clear"),
+        ("api:helpdesk", "offline_code_show"),
+        ("api:helpdesk", "offline_code_reset"),
+        // Turning the online flag on shows (and audits) the code it applies to.
+        ("api:ops", "offline_code_show"),
+        ("api:ops", "offline_code_online_on"),
+        ("api:helpdesk", "offline_passcode_show"),
+        ("api:ops", "offline_passcode_reset"),
+    ]
+    .map(|(a, m)| (a.to_string(), m.to_string(), "alice".to_string()));
+    assert_eq!(got, want);
+    assert!(audit.iter().all(|a| a.result == "ok"));
 }
