@@ -765,8 +765,11 @@ impl Config {
                 )
             })?,
             (None, Some(url)) => url.clone(),
-            (None, None) => format!("sqlite://{}", data_dir.join("tokengate.db").display()),
+            (None, None) => crate::store::sqlite_url(&data_dir.join("tokengate.db")),
         };
+        // SQLite paths are relative to the config file, like every other path here, and are
+        // rebuilt as absolute URLs: in `sqlite://dir/x.db` a URL parser reads `dir` as a host.
+        let database_url = absolute_sqlite_url(base, &database_url);
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -1073,12 +1076,58 @@ fn default_dictionary(base: &Path) -> PathBuf {
     PathBuf::from("/usr/share/tokengate/dictionaries/dictionary")
 }
 
+/// Resolves `p` against the config file's directory, as an absolute path.
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
         base.join(p)
+    };
+    if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&joined))
+            .unwrap_or(joined)
     }
+}
+
+/// `sqlite:` URLs with a relative or `..`-containing path become absolute `sqlite:///…` URLs;
+/// in-memory and non-SQLite URLs pass through.
+fn absolute_sqlite_url(base: &Path, url: &str) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, params) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return url.to_string();
+    }
+    let abs = normalize_dots(&resolve(base, Path::new(path)));
+    let built = crate::store::sqlite_url(&abs);
+    match params {
+        // Keep the admin's parameters (for example `mode=ro`) instead of the default mode.
+        Some(q) => format!("{}?{q}", built.trim_end_matches("?mode=rwc")),
+        None => built,
+    }
+}
+
+/// Removes `.` and `..` components lexically (the file need not exist yet).
+fn normalize_dots(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn trim_newline(mut s: Vec<u8>) -> Vec<u8> {
@@ -1190,6 +1239,34 @@ secret = "s3cret"
         assert_eq!(b.emergency.lifetime_lost_days, 7);
         assert_eq!(b.token.emergency_code_length, 8);
         assert_eq!(c.policies("default").lockout.max_failures, 9);
+    }
+
+    #[test]
+    fn sqlite_paths_are_relative_to_the_config_file_and_made_absolute() {
+        let base = Path::new("/etc/tokengate");
+        assert_eq!(
+            absolute_sqlite_url(base, "sqlite://../data/x.db"),
+            "sqlite:///etc/data/x.db?mode=rwc"
+        );
+        assert_eq!(
+            absolute_sqlite_url(base, "sqlite:db/x.db?mode=ro"),
+            "sqlite:///etc/tokengate/db/x.db?mode=ro"
+        );
+        assert_eq!(
+            absolute_sqlite_url(base, "sqlite:///var/lib/tg.db"),
+            "sqlite:///var/lib/tg.db?mode=rwc"
+        );
+        assert_eq!(
+            absolute_sqlite_url(base, "sqlite::memory:"),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            absolute_sqlite_url(base, "postgres://h/db"),
+            "postgres://h/db"
+        );
+        // A relative config path still yields absolute locations.
+        let rel = resolve(Path::new("config"), Path::new("../data"));
+        assert!(rel.is_absolute(), "{}", rel.display());
     }
 
     #[test]

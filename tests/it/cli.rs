@@ -233,3 +233,95 @@ fn bad_config_fails_with_file_key_and_reason() {
     let (ok, _, err) = cli(&bad, &["serve"]);
     assert!(!ok && err.contains("radius.retries"), "{err}");
 }
+
+/// README quick start: `serve --demo` on the shipped example config, found by its default
+/// relative path, then the login the banner describes (radclient, PIN + `token code`).
+#[test]
+fn readme_demo_quick_start_works_with_the_shipped_config() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::create_dir_all(dir.path().join("dictionaries")).unwrap();
+    for e in std::fs::read_dir(repo().join("dictionaries")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(
+            &p,
+            dir.path().join("dictionaries").join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    // The shipped config as is, except the port: tests listen on a port the OS picks.
+    let shipped = std::fs::read_to_string(repo().join("config/tokengate.toml")).unwrap();
+    assert!(shipped.contains("listen = [\"127.0.0.1:1812\"]"));
+    std::fs::write(
+        dir.path().join("config/tokengate.toml"),
+        shipped.replace(
+            "listen = [\"127.0.0.1:1812\"]",
+            "listen = [\"127.0.0.1:0\"]",
+        ),
+    )
+    .unwrap();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["serve", "--demo"])
+        .current_dir(dir.path())
+        .env_remove("TOKENGATE_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = daemon.stdout.take().unwrap();
+    let stderr = daemon.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(l);
+        }
+    });
+    let mut addr = None;
+    let mut banner = String::new();
+    while addr.is_none() || !banner.contains("=====\n") || !banner.contains("remove it") {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("daemon output so far:\n{banner}"));
+        if let Some(i) = line.find("local=") {
+            addr = Some(line[i + 6..].split_whitespace().next().unwrap().to_string());
+        }
+        banner.push_str(&line);
+        banner.push('\n');
+    }
+    assert!(banner.contains("Demo user 'demo', PIN 8642"), "{banner}");
+    assert!(banner.contains("otpauth://totp/"), "{banner}");
+    assert!(
+        dir.path().join("data/tokengate.db").exists(),
+        "database under ./data"
+    );
+    assert!(dir.path().join("data/master.key").exists());
+    let code_out = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["token", "code", "DEMO-0001"])
+        .current_dir(dir.path())
+        .env_remove("TOKENGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        code_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&code_out.stderr)
+    );
+    let code = String::from_utf8_lossy(&code_out.stdout).trim().to_string();
+    let addr: std::net::SocketAddr = addr.unwrap().parse().unwrap();
+    let out = radclient_blocking(
+        addr,
+        &format!("User-Name = demo, User-Password = 8642{code}"),
+    );
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    assert!(daemon.wait().unwrap().success());
+}
