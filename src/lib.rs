@@ -5,6 +5,7 @@
 //! Tokencode, New PIN, lockout). See ARCHITECTURE.md for the map. Module overview:
 //!
 //! - [`radius`]: sans-IO RADIUS codec and dictionary loader (bytes in, bytes out).
+//! - [`tacacs`]: sans-IO TACACS+ codec and per-session state machine (bytes in, bytes out).
 //! - [`otp`]: HOTP/TOTP, keyed hashes, seed encryption, code generation (pure).
 //! - [`engine`]: protocol-neutral decisions (pure: state, `now` and an RNG in; decision + writes out).
 //! - [`store`]: SQLite/PostgreSQL persistence, migrations, group-commit writer.
@@ -26,3 +27,4 @@ pub mod radius;
 pub mod server;
 pub mod stats;
 pub mod store;
+pub mod tacacs;

@@ -3,7 +3,7 @@
 
 use crate::common::repo;
 
-const PURE: [&str; 3] = ["src/radius", "src/otp", "src/engine"];
+const PURE: [&str; 4] = ["src/radius", "src/tacacs", "src/otp", "src/engine"];
 const FORBIDDEN: [&str; 9] = [
     "tokio::net",
     "std::net::UdpSocket",
