@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the interop tests need when it is missing:
-# radclient (Debian freeradius-utils) and the Python RADIUS client pyrad.
+# radclient (Debian freeradius-utils), the Python RADIUS client pyrad and the Python TACACS+ client
+# tacacs_plus.
 # Set TEST_DATABASE_URL=postgres://… to run the store and multi-instance tests on PostgreSQL too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,8 @@ if ! command -v radclient >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq freeradius-utils >/dev/null
 fi
-if ! python3 -c 'import pyrad, pyotp' >/dev/null 2>&1; then
-  echo "installing pyrad and pyotp…"
+if ! python3 -c 'import pyrad, pyotp, tacacs_plus' >/dev/null 2>&1; then
+  echo "installing pyrad, pyotp and tacacs_plus…"
   python3 -m pip install -q -r tests/interop/requirements.txt
 fi
 

@@ -81,6 +81,53 @@ pub struct FileConfig {
     /// The admin HTTP API; absent = no HTTP listener.
     #[serde(default)]
     pub admin_api: Option<AdminApiSection>,
+    /// The TACACS+ front end (plain TCP); absent = no TACACS+ listener.
+    #[serde(default)]
+    pub tacacs: Option<TacacsSection>,
+}
+
+/// `[tacacs]`: the TACACS+ front end over plain TCP (RFC 8907). TLS (RFC 9887) is not here yet.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TacacsSection {
+    /// TCP addresses to listen on (`127.0.0.1:49`).
+    pub listen: Vec<String>,
+    /// Connections served at once; more are closed at once and counted.
+    #[serde(default = "default_tacacs_max_connections")]
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed and counted.
+    #[serde(default = "default_tacacs_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Sessions alive at once on one single-connection connection.
+    #[serde(default = "default_tacacs_max_sessions")]
+    pub max_sessions_per_connection: usize,
+    /// Prompts (GETUSER, GETPASS) the server may send in one session.
+    #[serde(default = "default_tacacs_max_rounds")]
+    pub max_rounds: u8,
+    /// Authorization attribute sets by user name; `default` applies to every other known user.
+    #[serde(default)]
+    pub authorization: BTreeMap<String, TacacsAuthorSection>,
+}
+
+/// `[tacacs.authorization.<user or default>]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TacacsAuthorSection {
+    /// Arguments answered with PASS_ADD (`service=shell`, `priv-lvl=15`).
+    pub args: Vec<String>,
+}
+
+fn default_tacacs_max_connections() -> usize {
+    1024
+}
+fn default_tacacs_idle_timeout() -> u64 {
+    60
+}
+fn default_tacacs_max_sessions() -> usize {
+    16
+}
+fn default_tacacs_max_rounds() -> u8 {
+    8
 }
 
 /// `[admin_api]`: the admin HTTP API (JSON over HTTP, bearer API keys).
@@ -332,6 +379,15 @@ pub struct ClientSection {
     /// Reply profile for users without their own.
     #[serde(default)]
     pub profile: Option<String>,
+    /// TACACS+ keys, tried in order (key rollover); empty = not a TACACS+ client.
+    #[serde(default)]
+    pub tacacs_keys: Vec<String>,
+    /// File holding one TACACS+ key per line (added after `tacacs_keys`).
+    #[serde(default)]
+    pub tacacs_key_file: Option<PathBuf>,
+    /// Environment variable holding a TACACS+ key (added after `tacacs_keys`).
+    #[serde(default)]
+    pub tacacs_key_env: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -608,6 +664,25 @@ pub struct Client {
     pub require_message_authenticator: bool,
     /// Default reply profile.
     pub profile: Option<String>,
+    /// TACACS+ keys in the order they are tried (empty = not a TACACS+ client).
+    pub tacacs_keys: Vec<Secret>,
+}
+
+/// The TACACS+ front end after validation.
+#[derive(Debug, Clone)]
+pub struct Tacacs {
+    /// TCP listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Idle timeout of a connection.
+    pub idle_timeout: std::time::Duration,
+    /// Sessions alive at once on one connection.
+    pub max_sessions_per_connection: usize,
+    /// Prompts per session.
+    pub max_rounds: u8,
+    /// Authorization arguments by user name (or `default`).
+    pub authorization: BTreeMap<String, Vec<Vec<u8>>>,
 }
 
 /// The admin HTTP API after validation.
@@ -713,6 +788,8 @@ pub struct Config {
     pub domains: BTreeMap<String, Policies>,
     /// The admin HTTP API, when configured.
     pub admin_api: Option<AdminApi>,
+    /// The TACACS+ front end, when configured.
+    pub tacacs: Option<Tacacs>,
 }
 
 impl Config {
@@ -902,12 +979,66 @@ impl Config {
                     return Err(err(key("profile"), format!("no [profile.{p}] section")));
                 }
             }
+            let mut tacacs_keys = Vec::new();
+            for (j, k) in c.tacacs_keys.iter().enumerate() {
+                if k.is_empty() {
+                    return Err(err(
+                        format!("client[{i}].tacacs_keys[{j}]"),
+                        "the TACACS+ key is empty".into(),
+                    ));
+                }
+                tacacs_keys.push(Secret(k.as_bytes().to_vec()));
+            }
+            if let Some(f) = &c.tacacs_key_file {
+                let p = resolve(base, f);
+                let text = std::fs::read(&p).map_err(|e| {
+                    err(
+                        key("tacacs_key_file"),
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?;
+                let before = tacacs_keys.len();
+                for line in text.split(|b| *b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if !line.is_empty() {
+                        tacacs_keys.push(Secret(line.to_vec()));
+                    }
+                }
+                if tacacs_keys.len() == before {
+                    return Err(err(
+                        key("tacacs_key_file"),
+                        format!("{} holds no key", p.display()),
+                    ));
+                }
+            }
+            if let Some(v) = &c.tacacs_key_env {
+                let k = std::env::var(v).map_err(|_| {
+                    err(
+                        key("tacacs_key_env"),
+                        format!("environment variable {v} is not set"),
+                    )
+                })?;
+                if k.is_empty() {
+                    return Err(err(
+                        key("tacacs_key_env"),
+                        format!("environment variable {v} is empty"),
+                    ));
+                }
+                tacacs_keys.push(Secret(k.into_bytes()));
+            }
+            if tacacs_keys.len() > 8 {
+                return Err(err(
+                    key("tacacs_keys"),
+                    "at most 8 TACACS+ keys (each is tried on every packet)".into(),
+                ));
+            }
             clients.push(Client {
                 name: c.name.clone(),
                 net,
                 secret: Secret(secret),
                 require_message_authenticator: c.require_message_authenticator,
                 profile: c.profile.clone(),
+                tacacs_keys,
             });
         }
 
@@ -1036,8 +1167,85 @@ impl Config {
             }
         };
 
+        let tacacs = match &file.tacacs {
+            None => None,
+            Some(t) => {
+                let mut listen = Vec::new();
+                for (i, l) in t.listen.iter().enumerate() {
+                    let addr: SocketAddr = l.parse().map_err(|e| {
+                        err(
+                            format!("tacacs.listen[{i}]"),
+                            format!("{l:?} is not ip:port: {e}"),
+                        )
+                    })?;
+                    listen.push(addr);
+                }
+                if listen.is_empty() {
+                    return Err(err(
+                        "tacacs.listen".into(),
+                        "give at least one address (or remove [tacacs])".into(),
+                    ));
+                }
+                if !(1..=100_000).contains(&t.max_connections) {
+                    return Err(err(
+                        "tacacs.max_connections".into(),
+                        "must be 1..=100000".into(),
+                    ));
+                }
+                if !(1..=3600).contains(&t.idle_timeout_secs) {
+                    return Err(err(
+                        "tacacs.idle_timeout_secs".into(),
+                        "must be 1..=3600".into(),
+                    ));
+                }
+                if !(1..=256).contains(&t.max_sessions_per_connection) {
+                    return Err(err(
+                        "tacacs.max_sessions_per_connection".into(),
+                        "must be 1..=256".into(),
+                    ));
+                }
+                if !(2..=32).contains(&t.max_rounds) {
+                    return Err(err(
+                        "tacacs.max_rounds".into(),
+                        "must be 2..=32 (a login needs GETUSER and GETPASS)".into(),
+                    ));
+                }
+                let mut authorization = BTreeMap::new();
+                for (name, set) in &t.authorization {
+                    if set.args.len() > 255 {
+                        return Err(err(
+                            format!("tacacs.authorization.{name}.args"),
+                            "at most 255 arguments".into(),
+                        ));
+                    }
+                    let mut args = Vec::new();
+                    for (i, a) in set.args.iter().enumerate() {
+                        let bad =
+                            a.len() > 255 || a.starts_with(['=', '*']) || !a.contains(['=', '*']);
+                        if bad {
+                            return Err(err(
+                                format!("tacacs.authorization.{name}.args[{i}]"),
+                                format!("{a:?} is not \"name=value\" or \"name*value\" (at most 255 bytes)"),
+                            ));
+                        }
+                        args.push(a.as_bytes().to_vec());
+                    }
+                    authorization.insert(name.clone(), args);
+                }
+                Some(Tacacs {
+                    authorization,
+                    listen,
+                    max_connections: t.max_connections,
+                    idle_timeout: std::time::Duration::from_secs(t.idle_timeout_secs),
+                    max_sessions_per_connection: t.max_sessions_per_connection,
+                    max_rounds: t.max_rounds,
+                })
+            }
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
+            tacacs,
             data_dir,
             database_url,
             master_key_file,

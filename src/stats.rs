@@ -62,6 +62,66 @@ pub struct Stats {
     pub status_server: AtomicU64,
     /// Rejections because a code was replayed, including commit-time races.
     pub replays: AtomicU64,
+    /// The TACACS+ front end.
+    pub tacacs: TacacsStats,
+}
+
+/// Counters of the TACACS+ front end. Close reasons are `&'static str` labels from a fixed set
+/// (this module's constants and the codec's `reason()` methods), so the map stays bounded.
+#[derive(Debug, Default)]
+pub struct TacacsStats {
+    /// Connections accepted from a known client.
+    pub connections: AtomicU64,
+    /// Authentications answered PASS.
+    pub passes: AtomicU64,
+    /// Authentications answered FAIL.
+    pub fails: AtomicU64,
+    /// GETPASS challenges sent (Next Tokencode, New PIN, …).
+    pub challenges: AtomicU64,
+    /// Authorization requests answered.
+    pub authorizations: AtomicU64,
+    /// Accounting records stored and answered SUCCESS.
+    pub accounting: AtomicU64,
+    closed: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl TacacsStats {
+    /// Counts a closed connection with its reason.
+    pub fn closed(&self, reason: &'static str) {
+        let mut m = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(reason).or_insert(0) += 1;
+    }
+
+    /// Connections closed so far for `reason` (`unknown_client`, `idle_timeout`, `bad_key`, …).
+    pub fn closed_count(&self, reason: &str) -> u64 {
+        let m = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(reason).copied().unwrap_or(0)
+    }
+
+    fn snapshot_into(&self, m: &mut BTreeMap<String, u64>) {
+        m.insert(
+            "tacacs.connections".into(),
+            self.connections.load(Ordering::Relaxed),
+        );
+        m.insert("tacacs.passes".into(), self.passes.load(Ordering::Relaxed));
+        m.insert("tacacs.fails".into(), self.fails.load(Ordering::Relaxed));
+        m.insert(
+            "tacacs.challenges".into(),
+            self.challenges.load(Ordering::Relaxed),
+        );
+        m.insert(
+            "tacacs.authorizations".into(),
+            self.authorizations.load(Ordering::Relaxed),
+        );
+        m.insert(
+            "tacacs.accounting".into(),
+            self.accounting.load(Ordering::Relaxed),
+        );
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in closed.iter() {
+            m.insert(format!("tacacs.closed.{k}"), *v);
+        }
+    }
 }
 
 /// Decoder reasons we count separately (index into `malformed`).
@@ -131,6 +191,7 @@ impl Stats {
             self.status_server.load(Ordering::Relaxed),
         );
         m.insert("replays".into(), self.replays.load(Ordering::Relaxed));
+        self.tacacs.snapshot_into(&mut m);
         m
     }
 }

@@ -4,16 +4,18 @@
 //! is bound (so tests and the CLI know the ports); `Gateway::shutdown` stops reading, lets
 //! in-flight requests finish and be answered, flushes the writer and closes the database. All
 //! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns);
-//! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured.
+//! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured and the TACACS+
+//! front end ([`tacacs`]) when `[tacacs]` is.
 
 pub mod auth;
 pub mod http;
 pub mod radius;
+pub mod tacacs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -65,6 +67,7 @@ pub struct Gateway {
     /// The clock (tests may advance it).
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
+    tacacs_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -157,6 +160,31 @@ impl Gateway {
                     .serve(Arc::new(sock), cancel.clone(), tracker.clone()),
             );
         }
+        let mut tacacs_addrs = Vec::new();
+        if let Some(t) = &config.tacacs {
+            let front = Arc::new(tacacs::Tacacs::new(
+                config.clone(),
+                t,
+                auth.clone(),
+                store.clone(),
+                stats.clone(),
+            ));
+            for addr in &t.listen {
+                let bind_err = |source| StartError::Bind {
+                    addr: *addr,
+                    source,
+                };
+                let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+                let local = listener.local_addr().map_err(bind_err)?;
+                tacacs_addrs.push(local);
+                tracing::info!(%local, "TACACS+ listening");
+                tracker.spawn(
+                    front
+                        .clone()
+                        .serve(listener, cancel.clone(), tracker.clone()),
+                );
+            }
+        }
         if let Some((listener, router, local)) = admin {
             tracing::info!(%local, "admin API listening");
             tracker.spawn(http::serve(listener, router, cancel.clone()));
@@ -170,6 +198,7 @@ impl Gateway {
             stats,
             clock,
             radius_addrs,
+            tacacs_addrs,
             admin_addr,
             cancel,
             tracker,
@@ -180,6 +209,12 @@ impl Gateway {
     /// The bound RADIUS addresses (actual ports when the config said `:0`).
     pub fn radius_addrs(&self) -> &[SocketAddr] {
         &self.radius_addrs
+    }
+
+    /// The bound TACACS+ addresses (actual ports when the config said `:0`); empty without
+    /// `[tacacs]`.
+    pub fn tacacs_addrs(&self) -> &[SocketAddr] {
+        &self.tacacs_addrs
     }
 
     /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).

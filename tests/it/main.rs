@@ -9,3 +9,4 @@ mod interop;
 mod invariants;
 mod multi_instance;
 mod radius_e2e;
+mod tacacs_e2e;

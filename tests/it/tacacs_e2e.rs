@@ -1,0 +1,525 @@
+//! The TACACS+ front end end to end: a real gateway on loopback, our codec's client-side encoders
+//! over a real TCP socket (multi-round logins, interleaved sessions, bad keys), and the PyPI
+//! `tacacs_plus` client for interop (ASCII, PAP, authorization, accounting).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokengate::admin::IssueOptions;
+use tokengate::model::{EmergencyKind, OtpMode, TokenKind};
+use tokengate::tacacs::{
+    deobfuscate, encode_packet, AcctFlags, AcctReply, AcctRequest, Args, AuthenAction,
+    AuthenContinue, AuthenMethod, AuthenService, AuthenStart, AuthenStatus, AuthenType, Body,
+    Header, Obfuscation, Version, FLAG_SINGLE_CONNECT, HEADER_LEN,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::common::*;
+
+const KEY: &str = "tackey";
+
+const TACACS: &str = r#"
+[tacacs]
+listen = ["127.0.0.1:0"]
+idle_timeout_secs = 2
+
+[tacacs.authorization.default]
+args = ["service=shell", "priv-lvl=1"]
+
+[tacacs.authorization.alice]
+args = ["service=shell", "priv-lvl=15"]
+
+[[client]]
+name = "switch"
+address = "127.0.0.1/32"
+secret = "radius-unused"
+tacacs_keys = ["old-key", "tackey"]
+"#;
+
+async fn gateway() -> (TestGateway, SocketAddr) {
+    let tg = TestGateway::start_with(TACACS).await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    (tg, addr)
+}
+
+/// A TACACS+ client over one TCP connection, built on our codec's encoders.
+struct Tac {
+    stream: TcpStream,
+    key: Vec<u8>,
+    flags: u8,
+}
+
+impl Tac {
+    async fn connect(addr: SocketAddr) -> Tac {
+        Tac {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            key: KEY.as_bytes().to_vec(),
+            flags: 0,
+        }
+    }
+
+    async fn send(&mut self, session_id: u32, seq: u8, version: Version, body: &Body<'_>) {
+        let header = Header::new(version, body.packet_type(), seq, self.flags, session_id);
+        let mut buf = vec![0u8; 4096];
+        let wire = encode_packet(&header, body, Obfuscation::Key(&self.key), &mut buf).unwrap();
+        self.stream.write_all(wire).await.unwrap();
+    }
+
+    /// Reads one packet; `None` when the server closed the connection.
+    async fn recv(&mut self) -> Option<(Header, Vec<u8>)> {
+        let mut head = [0u8; HEADER_LEN];
+        let r = tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut head))
+            .await
+            .expect("reply in time");
+        r.ok()?;
+        let header = Header::decode(&head).unwrap();
+        let mut body = vec![0u8; header.body_len()];
+        self.stream.read_exact(&mut body).await.unwrap();
+        deobfuscate(&self.key, &header, &mut body);
+        Some((header, body))
+    }
+
+    async fn reply(&mut self) -> (Header, AuthenStatus, String) {
+        let (header, body) = self.recv().await.expect("a reply, not a close");
+        let Body::AuthenReply(r) = Body::decode(&header, &body).unwrap() else {
+            panic!("not an authentication REPLY")
+        };
+        (
+            header,
+            r.status,
+            String::from_utf8_lossy(r.server_msg).into_owned(),
+        )
+    }
+
+    async fn start(&mut self, sid: u32, authen_type: AuthenType, user: &str, data: &str) {
+        let version = if authen_type == AuthenType::Ascii {
+            Version::Default
+        } else {
+            Version::One
+        };
+        let body = Body::AuthenStart(AuthenStart {
+            action: AuthenAction::Login,
+            priv_lvl: 1,
+            authen_type,
+            service: AuthenService::Login,
+            user: user.as_bytes(),
+            port: b"tty0",
+            rem_addr: b"192.0.2.1",
+            data: data.as_bytes(),
+        });
+        self.send(sid, 1, version, &body).await;
+    }
+
+    async fn cont(&mut self, sid: u32, seq: u8, answer: &str) {
+        let body = Body::AuthenContinue(AuthenContinue {
+            user_msg: answer.as_bytes(),
+            data: b"",
+            flags: 0,
+        });
+        self.send(sid, seq, Version::Default, &body).await;
+    }
+
+    /// Whether the server closed the connection (EOF) without answering.
+    async fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+/// ASCII login on a fresh connection: START with the user, GETPASS, CONTINUE with the passcode.
+async fn ascii(addr: SocketAddr, user: &str, passcode: &str) -> (AuthenStatus, String) {
+    let mut c = Tac::connect(addr).await;
+    c.start(7, AuthenType::Ascii, user, "").await;
+    let (_, status, _) = c.reply().await;
+    assert_eq!(status, AuthenStatus::GetPass);
+    c.cont(7, 3, passcode).await;
+    let (_, status, msg) = c.reply().await;
+    (status, msg)
+}
+
+async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenStatus {
+    let mut c = Tac::connect(addr).await;
+    c.start(9, AuthenType::Pap, user, passcode).await;
+    c.reply().await.1
+}
+
+/// Waits until a close reason has been counted (the server counts after closing).
+async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
+    for _ in 0..100 {
+        let n = tg.gw().stats.tacacs.closed_count(reason);
+        if n >= want {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tg.gw().stats.tacacs.closed_count(reason)
+}
+
+#[tokio::test]
+async fn tacacs_ascii_login_with_getuser_getpass_then_wrong_and_replayed_passcodes_fail() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let pc = format!("1234{}", code(tg.step()));
+
+    let mut c = Tac::connect(addr).await;
+    c.start(1, AuthenType::Ascii, "", "").await;
+    let (h, status, msg) = c.reply().await;
+    assert_eq!((h.seq_no, status), (2, AuthenStatus::GetUser));
+    assert!(msg.contains("Username"), "{msg}");
+    c.cont(1, 3, "alice").await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::GetPass);
+    assert!(msg.contains("Passcode"), "{msg}");
+    c.cont(1, 5, &pc).await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.seq_no, status), (6, AuthenStatus::Pass));
+    assert!(
+        c.closed().await,
+        "one session per connection without single-connect"
+    );
+
+    let (status, msg) = ascii(addr, "alice", "1234000000").await;
+    assert_eq!(status, AuthenStatus::Fail);
+    assert_eq!(msg, tg.config.file.prompts.reject, "generic message");
+    assert_eq!(
+        ascii(addr, "alice", &pc).await.0,
+        AuthenStatus::Fail,
+        "replay"
+    );
+    assert_eq!(ascii(addr, "nobody", &pc).await.0, AuthenStatus::Fail);
+    assert_eq!(
+        tg.gw()
+            .stats
+            .tacacs
+            .passes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert!(tg.stat("replays") >= 1);
+    assert!(closed_count(&tg, "done", 4).await >= 4);
+    let audit = tg.gw().store.audit_since(0, 100).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.protocol == "tacacs" && r.result == "accept"));
+}
+
+#[tokio::test]
+async fn tacacs_pap_login_passes_once_and_lockout_after_five_failures() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    let pc = format!("1234{}", code(tg.step()));
+    assert_eq!(pap(addr, "alice", &pc).await, AuthenStatus::Pass);
+    assert_eq!(pap(addr, "alice", &pc).await, AuthenStatus::Fail, "replay");
+
+    for i in 0..5 {
+        assert_eq!(
+            pap(addr, "bob", &format!("12340000{i:02}")).await,
+            AuthenStatus::Fail
+        );
+    }
+    assert_eq!(pap(addr, "bob", &pc).await, AuthenStatus::Fail, "locked");
+    assert!(tg.admin().show_user("bob").await.unwrap().user.locked);
+}
+
+#[tokio::test]
+async fn tacacs_next_tokencode_round_through_getpass() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.start(5, AuthenType::Ascii, "alice", "").await;
+    assert_eq!(c.reply().await.1, AuthenStatus::GetPass);
+    c.cont(5, 3, &format!("1234{}", code(s + 3))).await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::GetPass);
+    assert!(msg.contains("tokencode"), "{msg}");
+    c.cont(5, 5, &code(s + 4)).await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Pass);
+    assert_eq!(
+        tg.gw()
+            .stats
+            .tacacs
+            .challenges
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn tacacs_wrong_next_tokencode_fails_and_locks() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.start(5, AuthenType::Ascii, "alice", "").await;
+    c.reply().await;
+    c.cont(5, 3, &format!("1234{}", code(s + 3))).await;
+    assert_eq!(c.reply().await.1, AuthenStatus::GetPass);
+    c.cont(5, 5, "000000").await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Fail);
+    assert!(tg.admin().show_user("alice").await.unwrap().user.locked);
+}
+
+#[tokio::test]
+async fn tacacs_new_pin_rounds_through_getpass() {
+    let (tg, addr) = gateway().await;
+    tg.user_with_token("carol", None, TokenKind::Pin, OtpMode::Totp { period: 30 })
+        .await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.start(11, AuthenType::Ascii, "carol", "").await;
+    assert_eq!(c.reply().await.1, AuthenStatus::GetPass);
+    c.cont(11, 3, &code(s)).await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::GetPass);
+    assert!(msg.contains("new PIN"), "{msg}");
+    c.cont(11, 5, "5678").await;
+    let (_, _, msg) = c.reply().await;
+    assert!(msg.contains("Re-enter"), "{msg}");
+    c.cont(11, 7, "5678").await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::GetPass);
+    assert!(msg.contains("PIN accepted"), "{msg}");
+    c.cont(11, 9, &format!("5678{}", code(s + 1))).await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Pass);
+    assert_eq!(
+        pap(addr, "carol", &format!("5678{}", code(s + 2))).await,
+        AuthenStatus::Pass
+    );
+}
+
+#[tokio::test]
+async fn tacacs_emergency_tft_login() {
+    let (tg, addr) = gateway().await;
+    let serial = tg.pin_user("alice").await;
+    let tft = tg
+        .admin()
+        .issue_emergency(
+            &serial,
+            IssueOptions {
+                kind: Some(EmergencyKind::Tft),
+                ..Default::default()
+            },
+            tg.now(),
+        )
+        .await
+        .unwrap();
+    // Let the change feed reach the running gateway.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let pc = format!("1234{}", tft.codes[0]);
+    assert_eq!(ascii(addr, "alice", &pc).await.0, AuthenStatus::Pass);
+    assert_eq!(
+        pap(addr, "alice", &pc).await,
+        AuthenStatus::Pass,
+        "a TFT is reusable"
+    );
+}
+
+#[tokio::test]
+async fn tacacs_unknown_client_is_closed_and_counted() {
+    let (tg, addr) = gateway().await;
+    // 127.0.0.2 is the RADIUS client "legacy", which has no TACACS+ key.
+    let sock = TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = sock.connect(addr).await.unwrap();
+    let mut c = Tac {
+        stream,
+        key: KEY.as_bytes().to_vec(),
+        flags: 0,
+    };
+    c.start(1, AuthenType::Pap, "alice", "x").await;
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "unknown_client", 1).await, 1);
+    assert_eq!(tg.stat("tacacs.closed.unknown_client"), 1);
+}
+
+#[tokio::test]
+async fn tacacs_wrong_key_and_clear_bodies_are_refused_and_counted() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let mut c = Tac::connect(addr).await;
+    c.key = b"wrong".to_vec();
+    c.start(1, AuthenType::Pap, "alice", "12340000").await;
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "bad_key", 1).await, 1);
+
+    // A clear body (UNENCRYPTED flag) is refused when the client has a key.
+    let mut c = Tac::connect(addr).await;
+    let body = Body::AuthenStart(AuthenStart {
+        action: AuthenAction::Login,
+        priv_lvl: 1,
+        authen_type: AuthenType::Pap,
+        service: AuthenService::Login,
+        user: b"alice",
+        port: b"",
+        rem_addr: b"",
+        data: b"12340000",
+    });
+    let header = Header::new(Version::One, body.packet_type(), 1, 0, 1);
+    let mut buf = vec![0u8; 256];
+    let wire = encode_packet(&header, &body, Obfuscation::Clear, &mut buf).unwrap();
+    c.stream.write_all(wire).await.unwrap();
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "unencrypted_refused", 1).await, 1);
+
+    // The old key of the rollover list still works.
+    let mut c = Tac::connect(addr).await;
+    c.key = b"old-key".to_vec();
+    let pc = format!("1234{}", code(tg.step()));
+    c.start(2, AuthenType::Pap, "alice", &pc).await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Pass);
+
+    // A body length above the cap is refused before any body is read.
+    let mut c = Tac::connect(addr).await;
+    let mut head = Header::new(Version::Default, body.packet_type(), 1, 0, 3).encode();
+    head[8..12].copy_from_slice(&(1u32 << 20).to_be_bytes());
+    c.stream.write_all(&head).await.unwrap();
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "body_too_large", 1).await, 1);
+}
+
+#[tokio::test]
+async fn tacacs_idle_connection_is_closed_and_counted() {
+    let (tg, addr) = gateway().await;
+    let mut c = Tac::connect(addr).await;
+    assert!(c.closed().await, "idle_timeout_secs = 2");
+    assert_eq!(closed_count(&tg, "idle_timeout", 1).await, 1);
+}
+
+#[tokio::test]
+async fn tacacs_interleaved_sessions_on_one_single_connect_connection() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.flags = FLAG_SINGLE_CONNECT;
+    c.start(100, AuthenType::Ascii, "alice", "").await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (100, AuthenStatus::GetPass));
+    assert!(h.single_connect(), "the server agrees to single-connect");
+    c.start(200, AuthenType::Ascii, "bob", "").await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (200, AuthenStatus::GetPass));
+    c.start(300, AuthenType::Pap, "alice", "1234000000").await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (300, AuthenStatus::Fail));
+    c.cont(200, 3, &format!("1234{}", code(s))).await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (200, AuthenStatus::Pass));
+    // Alice's next tokencode round interleaved with bob's next session.
+    c.cont(100, 3, &format!("1234{}", code(s + 3))).await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (100, AuthenStatus::GetPass));
+    c.start(400, AuthenType::Pap, "bob", "1234000000").await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (400, AuthenStatus::Fail));
+    c.cont(100, 5, &code(s + 4)).await;
+    let (h, status, _) = c.reply().await;
+    assert_eq!((h.session_id, status), (100, AuthenStatus::Pass));
+
+    // Accounting on the same connection: stored, then SUCCESS.
+    let args: [&[u8]; 2] = [b"task_id=42", b"service=shell"];
+    let acct = Body::AcctRequest(AcctRequest {
+        flags: AcctFlags::Start,
+        authen_method: AuthenMethod::TacacsPlus,
+        priv_lvl: 15,
+        authen_type: AuthenType::Ascii,
+        service: AuthenService::Login,
+        user: b"alice",
+        port: b"tty0",
+        rem_addr: b"192.0.2.1",
+        args: Args::from_list(&args),
+    });
+    c.send(500, 1, Version::Default, &acct).await;
+    let (h, body) = c.recv().await.unwrap();
+    let Body::AcctReply(AcctReply { status, .. }) = Body::decode(&h, &body).unwrap() else {
+        panic!("not an accounting REPLY")
+    };
+    assert_eq!(status, tokengate::tacacs::AcctStatus::Success);
+    let audit = tg.gw().store.audit_since(0, 100).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.method == "accounting_start" && r.reason.contains("task_id=42")));
+}
+
+/// Runs `tests/interop/tacacs_client.py` (the PyPI `tacacs_plus` client).
+async fn py(addr: SocketAddr, args: &[&str]) -> serde_json::Value {
+    let script = repo().join("tests/interop/tacacs_client.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(KEY)
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("python3"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tacacs_plus client failed (pip install tacacs_plus): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    let s = tg.step();
+    let r = py(
+        addr,
+        &["authen-ascii", "alice", &format!("1234{}", code(s))],
+    )
+    .await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = py(
+        addr,
+        &["authen-ascii", "alice", &format!("1234{}", code(s))],
+    )
+    .await;
+    assert_eq!(r["valid"], false, "replay: {r}");
+    let r = py(addr, &["authen-pap", "bob", &format!("1234{}", code(s))]).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = py(addr, &["authen-pap", "bob", "1234000000"]).await;
+    assert_eq!(r["valid"], false, "{r}");
+
+    let r = py(addr, &["author", "alice", "service=shell", "cmd="]).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let args: Vec<String> = serde_json::from_value(r["args"].clone()).unwrap();
+    assert!(args.contains(&"priv-lvl=15".to_string()), "{args:?}");
+    let r = py(addr, &["author", "bob", "service=shell", "cmd="]).await;
+    let args: Vec<String> = serde_json::from_value(r["args"].clone()).unwrap();
+    assert!(args.contains(&"priv-lvl=1".to_string()), "{args:?}");
+    let r = py(addr, &["author", "nobody", "service=shell", "cmd="]).await;
+    assert_eq!(r["valid"], false, "unknown user: {r}");
+
+    let r = py(addr, &["acct-start", "alice", "task_id=7", "service=shell"]).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = py(
+        addr,
+        &[
+            "acct-stop",
+            "alice",
+            "task_id=7",
+            "service=shell",
+            "elapsed_time=5",
+        ],
+    )
+    .await;
+    assert_eq!(r["valid"], true, "{r}");
+    let audit = tg.gw().store.audit_since(0, 100).await.unwrap();
+    let acct: Vec<_> = audit
+        .iter()
+        .filter(|r| r.protocol == "tacacs" && r.method.starts_with("accounting_"))
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(acct, ["accounting_start", "accounting_stop"]);
+}
