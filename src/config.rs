@@ -1537,6 +1537,81 @@ secret = "s3cret"
     }
 
     #[test]
+    fn tacacs_is_optional_and_parses_limits_keys_and_authorization() {
+        let c = load_text(MINIMAL).unwrap();
+        assert!(c.tacacs.is_none());
+        assert!(c.clients[0].tacacs_keys.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("tac.keys");
+        std::fs::write(&keys, "from-file-1\nfrom-file-2\n").unwrap();
+        let c = load_text(&format!(
+            "{MINIMAL}tacacs_keys = [\"new\", \"old\"]\ntacacs_key_file = \"{}\"\n\
+             [tacacs]\nlisten = [\"127.0.0.1:0\"]\nmax_rounds = 4\n\
+             [tacacs.authorization.default]\nargs = [\"service=shell\", \"priv-lvl=15\"]\n",
+            keys.display()
+        ))
+        .unwrap();
+        let t = c.tacacs.unwrap();
+        assert_eq!(t.listen.len(), 1);
+        assert_eq!(t.max_rounds, 4);
+        assert_eq!(t.max_connections, 1024);
+        assert_eq!(t.idle_timeout.as_secs(), 60);
+        assert_eq!(t.authorization["default"][1], b"priv-lvl=15");
+        let k: Vec<&[u8]> = c.clients[0].tacacs_keys.iter().map(|k| &k.0[..]).collect();
+        assert_eq!(k, [&b"new"[..], b"old", b"from-file-1", b"from-file-2"]);
+        assert!(!format!("{:?}", c.clients[0]).contains("from-file"));
+    }
+
+    #[test]
+    fn tacacs_errors_name_file_key_and_reason() {
+        let cases = [
+            ("[tacacs]\nlisten = [\"nope\"]\n", "tacacs.listen[0]"),
+            ("[tacacs]\nlisten = []\n", "tacacs.listen"),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = 0\n",
+                "tacacs.max_connections",
+            ),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\nidle_timeout_secs = 0\n",
+                "tacacs.idle_timeout_secs",
+            ),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\nmax_sessions_per_connection = 0\n",
+                "tacacs.max_sessions_per_connection",
+            ),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\nmax_rounds = 1\n",
+                "tacacs.max_rounds",
+            ),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\n[tacacs.authorization.x]\nargs = [\"shell\"]\n",
+                "tacacs.authorization.x.args[0]",
+            ),
+            (
+                "[tacacs]\nlisten = [\"127.0.0.1:0\"]\nfrobnicate = 1\n",
+                "tacacs.frobnicate",
+            ),
+            (
+                "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\ntacacs_keys = [\"\"]\n",
+                "client[0].tacacs_keys[0]",
+            ),
+            (
+                "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\ntacacs_key_env = \"TG_NO_SUCH_VAR_FOR_TEST\"\n",
+                "client[0].tacacs_key_env",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = load_text(&format!(
+                "version = 1\n[server]\ndictionary = \"DICT\"\n{text}"
+            ))
+            .unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.file.ends_with("t.toml"), "{e}");
+            assert!(!e.reason.is_empty(), "{e}");
+        }
+    }
+
+    #[test]
     fn secrets_come_from_files_and_are_redacted() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nas.secret"), "from-file\n").unwrap();
