@@ -523,3 +523,36 @@ async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
         .collect();
     assert_eq!(acct, ["accounting_start", "accounting_stop"]);
 }
+
+#[tokio::test]
+async fn tacacs_connections_over_the_limit_are_closed_and_counted() {
+    let tg =
+        TestGateway::start_with(&TACACS.replace("idle_timeout_secs = 2", "max_connections = 1"))
+            .await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    let mut first = Tac::connect(addr).await;
+    first.flags = FLAG_SINGLE_CONNECT;
+    first.start(1, AuthenType::Ascii, "alice", "").await;
+    assert_eq!(first.reply().await.1, AuthenStatus::GetPass);
+    let mut second = Tac::connect(addr).await;
+    assert!(second.closed().await);
+    assert_eq!(closed_count(&tg, "too_many_connections", 1).await, 1);
+    // The first connection is still served.
+    first.cont(1, 3, &format!("1234{}", code(tg.step()))).await;
+    assert_eq!(first.reply().await.1, AuthenStatus::Pass);
+}
+
+#[tokio::test]
+async fn tacacs_shutdown_closes_idle_connections_and_counts_them() {
+    let (tg, addr) = gateway().await;
+    let mut c = Tac::connect(addr).await;
+    // Make sure the connection task is running before shutting down.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = tg.gw().stats.clone();
+    tokio::time::timeout(Duration::from_secs(5), tg.shutdown())
+        .await
+        .expect("shutdown does not wait for idle connections");
+    assert!(c.closed().await);
+    assert_eq!(stats.tacacs.closed_count("shutdown"), 1);
+}
