@@ -556,3 +556,36 @@ async fn tacacs_shutdown_closes_idle_connections_and_counts_them() {
     assert!(c.closed().await);
     assert_eq!(stats.tacacs.closed_count("shutdown"), 1);
 }
+
+#[tokio::test]
+async fn tacacs_protocol_errors_close_the_connection_with_a_counted_reason() {
+    let (tg, addr) = gateway().await;
+    // A CONTINUE for a session that was never started.
+    let mut c = Tac::connect(addr).await;
+    c.cont(77, 3, "whatever").await;
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "unknown_session", 1).await, 1);
+    // An unknown version octet.
+    let mut c = Tac::connect(addr).await;
+    c.stream
+        .write_all(&[0xd0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "unsupported_version", 1).await, 1);
+    // A header followed by less body than announced, then EOF.
+    let mut c = Tac::connect(addr).await;
+    c.stream
+        .write_all(&[0xc0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 40, 1, 2, 3])
+        .await
+        .unwrap();
+    c.stream.shutdown().await.unwrap();
+    assert!(c.closed().await);
+    assert_eq!(closed_count(&tg, "truncated", 1).await, 1);
+    // The gateway still serves.
+    tg.pin_user("alice").await;
+    assert_eq!(
+        pap(addr, "alice", &format!("1234{}", code(tg.step()))).await,
+        AuthenStatus::Pass
+    );
+}
