@@ -1937,7 +1937,7 @@ fn bulk_entry(i: usize) -> NewUserWithToken {
 async fn bulk_create_users_with_tokens_spans_statements_and_feeds_changes() {
     for (store, _db) in all_test_stores().await {
         let before = store.latest_change().await.unwrap();
-        // More than one multi-row statement (1,000 rows each) in one transaction.
+        // More than one multi-row statement (100 rows each) in one transaction.
         let batch: Vec<NewUserWithToken> = (0..2_345).map(bulk_entry).collect();
         let users = store.create_users_with_tokens(&batch, 777).await.unwrap();
         assert_eq!(users.len(), batch.len());
