@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-USERS=${USERS:-150000}        # accept-path population (TOTP: one login per user per 30 s step)
+USERS=${USERS:-200000}        # accept-path population (TOTP: one login per user per 30 s step)
 REJECT_USERS=${REJECT_USERS:-2000}  # separate users for the wrong-passcode runs (they get locked)
 ROUNDS=${ROUNDS:-3}           # alternating rounds per measurement
 SECS=${SECS:-10}              # seconds per peak-throughput run
@@ -227,7 +227,8 @@ w, n, users, populate_s, half = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.
 def load(kind, srv):
     return [json.load(open(f"{w}/{kind}_{srv}_{r}.json")) for r in range(1, n + 1)]
 def med(kind, srv, f):
-    vals = [f(x) for x in load(kind, srv)]
+    # A run that was stopped before any answer (population used up) has nothing to say.
+    vals = [f(x) for x in load(kind, srv) if x["counts"]["accept"] + x["counts"]["reject"] > 0]
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else float("nan")
 cpu = lambda x: x["server_cpu"]["us_per_request"] if x.get("server_cpu") else None
