@@ -88,6 +88,32 @@ pub enum Command {
     /// Offline emergency tokencodes (per token) and passcodes (per user).
     #[command(subcommand)]
     OfflineCode(OfflineCodeCmd),
+    /// Load testing: create N users with a TOTP token (and PIN) each, quickly, and write their
+    /// secrets for the load generator (`tg-loadgen --secrets FILE`).
+    Populate(PopulateArgs),
+}
+
+/// `populate` options.
+#[derive(Debug, Args)]
+pub struct PopulateArgs {
+    /// Number of users to create (each with one TOTP token, SHA-1, 6 digits).
+    #[arg(long)]
+    users: usize,
+    /// User names are PREFIX0000000, PREFIX0000001, …; serials PREFIX-0000000, …
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    /// Write the users' secrets (PIN, seed) here: a new file, mode 0600, CSV.
+    #[arg(long)]
+    secrets_out: PathBuf,
+    /// `pin` (PIN + tokencode) or `app` (tokencode alone).
+    #[arg(long, default_value = "pin")]
+    kind: String,
+    /// Security domain of the new users.
+    #[arg(long, default_value = "default")]
+    domain: String,
+    /// TOTP step in seconds (30 or 60).
+    #[arg(long, default_value_t = 30)]
+    period: u32,
 }
 
 /// Options shared by the emergency issue verbs.
@@ -851,8 +877,120 @@ async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) ->
                 )
             })
         }
+        Command::Populate(p) => populate(admin, p, json, now).await,
         Command::Serve { .. } | Command::CheckConfig | Command::Migrate | Command::ApiKey(_) => {
             unreachable!()
+        }
+    }
+}
+
+/// `populate`: bulk users for load tests, a progress bar on stderr, the secrets file.
+async fn populate(admin: &Admin<'_>, p: PopulateArgs, json: bool, now: i64) -> Result<()> {
+    use std::io::Write;
+    let kind = TokenKind::parse(&p.kind).context("--kind must be pin or app")?;
+    let opts = crate::admin::PopulateOptions {
+        users: p.users,
+        prefix: p.prefix,
+        kind,
+        domain: p.domain,
+        period: p.period,
+    };
+    // Create the secrets file first: without it the users would be useless to the generator.
+    let file = ExportFile::create(&p.secrets_out)?;
+    let started = std::time::Instant::now();
+    let mut bar = Progress::new(p.users);
+    let result = admin
+        .populate(&opts, now, |done| bar.update(done, started.elapsed()))
+        .await;
+    bar.finish();
+    let users = match result {
+        Ok(u) => u,
+        Err(e) => {
+            drop(file.file);
+            let _ = std::fs::remove_file(&file.path);
+            return Err(e.into());
+        }
+    };
+    let elapsed = started.elapsed();
+    let mut w = std::io::BufWriter::new(&file.file);
+    writeln!(
+        w,
+        "# tokengate populate: {} users, secrets for load tests only (keep private)",
+        users.len()
+    )?;
+    writeln!(w, "{}", crate::admin::SECRETS_HEADER)?;
+    for u in &users {
+        writeln!(w, "{}", u.csv_line())?;
+    }
+    w.flush()?;
+    drop(w);
+    file.file.sync_all()?;
+    let summary = serde_json::json!({
+        "users": users.len(),
+        "prefix": opts.prefix,
+        "kind": kind.as_str(),
+        "seconds": elapsed.as_secs_f64(),
+        "users_per_second": users.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        "secrets_file": file.path.display().to_string(),
+    });
+    print(json, &summary, |_| {
+        format!(
+            "created {} users with TOTP tokens in {:.1} s ({:.0} users/s); secrets in {}",
+            users.len(),
+            elapsed.as_secs_f64(),
+            users.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            file.path.display()
+        )
+    })
+}
+
+/// A progress bar on stderr: redrawn in place on a terminal, one line per 10 % otherwise.
+struct Progress {
+    total: usize,
+    tty: bool,
+    last_decile: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            tty: std::io::stderr().is_terminal(),
+            last_decile: 0,
+        }
+    }
+
+    fn update(&mut self, done: usize, elapsed: std::time::Duration) {
+        let fraction = done as f64 / self.total.max(1) as f64;
+        let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+        if self.tty {
+            let width = 30;
+            let filled = ((fraction * width as f64) as usize).min(width);
+            eprint!(
+                "\rpopulate [{}{}] {done}/{} users  {:.1} s  {rate:.0}/s ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                self.total,
+                elapsed.as_secs_f64()
+            );
+        } else {
+            let decile = (fraction * 10.0) as usize;
+            if decile > self.last_decile || done == self.total {
+                self.last_decile = decile;
+                eprintln!(
+                    "populate: {done}/{} users ({:.0} %), {:.1} s, {rate:.0}/s",
+                    self.total,
+                    fraction * 100.0,
+                    elapsed.as_secs_f64()
+                );
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
         }
     }
 }

@@ -7,12 +7,14 @@
 
 mod emergency;
 mod import;
+mod populate;
 
 pub use emergency::{
     format_utc, offline_token_aad, offline_user_aad, ott_export_text, EmergencyView,
     FixedPasscodeView, IssueOptions, IssuedEmergency, OfflineView,
 };
 pub use import::{parse_import, ImportFormat, ImportedToken};
+pub use populate::{PopulateOptions, PopulatedUser, SECRETS_HEADER};
 
 use serde::Serialize;
 

@@ -1921,3 +1921,86 @@ async fn emergency_undecodable_enum_values_are_corrupt_errors_not_panics() {
         assert_eq!(store.emergency_of(token.id).await.unwrap(), Some(access));
     }
 }
+
+fn bulk_entry(i: usize) -> NewUserWithToken {
+    let mut token = new_token(&format!("BULK-{i:05}"), None);
+    token.seed_enc = vec![u8::try_from(i % 251).unwrap(); 20];
+    NewUserWithToken {
+        name: format!("bulk{i:05}"),
+        domain: "default".to_owned(),
+        profile: (i % 2 == 0).then(|| "vpn".to_owned()),
+        token,
+    }
+}
+
+#[tokio::test]
+async fn bulk_create_users_with_tokens_spans_statements_and_feeds_changes() {
+    for (store, _db) in all_test_stores().await {
+        let before = store.latest_change().await.unwrap();
+        // More than one multi-row statement (100 rows each) in one transaction.
+        let batch: Vec<NewUserWithToken> = (0..2_345).map(bulk_entry).collect();
+        let users = store.create_users_with_tokens(&batch, 777).await.unwrap();
+        assert_eq!(users.len(), batch.len());
+        for (u, b) in users.iter().zip(&batch) {
+            assert_eq!(u.name, b.name, "users come back in the order given");
+        }
+        for i in [0usize, 999, 1_000, 2_344] {
+            let (user, tokens) = store
+                .load_principal(&format!("bulk{i:05}"))
+                .await
+                .unwrap()
+                .expect("user created");
+            assert_eq!(user.id, users[i].id);
+            assert_eq!(user.created_at, 777);
+            assert_eq!(user.profile.is_some(), i % 2 == 0);
+            assert_eq!(tokens.len(), 1);
+            let t = &tokens[0];
+            assert_eq!(t.serial, format!("BULK-{i:05}"));
+            assert_eq!(t.user_id, Some(user.id));
+            assert_eq!(t.seed_enc, batch[i].token.seed_enc);
+            assert_eq!(t.pin_hash.as_deref(), Some("hash"));
+            assert_eq!(t.pin_state, PinState::Set);
+            assert_eq!(t.mode, OtpMode::Totp { period: 30 });
+            assert_eq!(t.last_step, -1);
+        }
+        let feed = store.changes_since(before).await.unwrap();
+        assert_eq!(
+            feed.len(),
+            batch.len(),
+            "one change-feed entry per new user"
+        );
+        assert_eq!(
+            store.create_users_with_tokens(&[], 1).await.unwrap(),
+            vec![]
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn bulk_create_is_all_or_nothing_on_a_taken_name_or_serial() {
+    for (store, _db) in all_test_stores().await {
+        store
+            .create_user("bulk00003", "default", None, 1)
+            .await
+            .unwrap();
+        let batch: Vec<NewUserWithToken> = (0..10).map(bulk_entry).collect();
+        let err = store.create_users_with_tokens(&batch, 2).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+        assert!(store.user_by_name("bulk00000").await.unwrap().is_none());
+
+        // A serial taken twice inside the batch fails the whole batch too.
+        let mut dup: Vec<NewUserWithToken> = (10..13).map(bulk_entry).collect();
+        dup[2].token.serial = dup[0].token.serial.clone();
+        let err = store.create_users_with_tokens(&dup, 2).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+        assert!(store.user_by_name("bulk00010").await.unwrap().is_none());
+        assert_eq!(store.list_tokens().await.unwrap().len(), 0);
+
+        let mut zero = vec![bulk_entry(20)];
+        zero[0].token.mode = OtpMode::Totp { period: 0 };
+        let err = store.create_users_with_tokens(&zero, 2).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+        store.close().await;
+    }
+}

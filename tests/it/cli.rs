@@ -325,3 +325,93 @@ fn readme_demo_quick_start_works_with_the_shipped_config() {
         .status();
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn populate_creates_users_that_log_in_with_the_secrets_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, "");
+    let secrets = dir.path().join("secrets.csv");
+    let secrets_arg = secrets.to_str().unwrap();
+
+    let (ok, _, err) = cli(
+        &cfg,
+        &[
+            "populate",
+            "--users",
+            "30",
+            "--kind",
+            "watch",
+            "--secrets-out",
+            secrets_arg,
+        ],
+    );
+    assert!(!ok && err.contains("--kind must be pin or app"), "{err}");
+    assert!(!secrets.exists());
+
+    let (ok, out, err) = cli(
+        &cfg,
+        &[
+            "--json",
+            "populate",
+            "--users",
+            "30",
+            "--prefix",
+            "lt",
+            "--secrets-out",
+            secrets_arg,
+        ],
+    );
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["users"], 30);
+    assert!(err.contains("30/30 users"), "progress on stderr: {err}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The secrets file must not be overwritten by a second run (and nothing is created then).
+    let (ok, _, err) = cli(
+        &cfg,
+        &[
+            "populate",
+            "--users",
+            "1",
+            "--prefix",
+            "other",
+            "--secrets-out",
+            secrets_arg,
+        ],
+    );
+    assert!(!ok && err.contains("must not exist"), "{err}");
+    let (ok, out, _) = cli(&cfg, &["user", "show", "lt0000029"]);
+    assert!(ok && out.contains("LT-0000029"), "{out}");
+
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("user,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 30);
+
+    let (mut daemon, addr) = start_daemon(&cfg);
+    let step = now_step();
+    for row in rows.iter().take(3) {
+        let [user, pin, seed, kind, alg, digits, period] = row.as_slice() else {
+            panic!("bad row {row:?}");
+        };
+        assert_eq!((*kind, *alg, *digits, *period), ("pin", "sha1", "6", "30"));
+        let seed = tokengate::otp::base32::decode(seed).unwrap();
+        let value =
+            tokengate::otp::hotp(&seed, step as u64, 6, tokengate::model::HashAlgorithm::Sha1);
+        let code = tokengate::otp::Code::new(value, 6);
+        assert_eq!(
+            login(addr, user, &format!("{pin}{code}")),
+            "Access-Accept",
+            "{user}"
+        );
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
