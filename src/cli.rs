@@ -6,7 +6,6 @@
 //! them and exits non-zero.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,7 +14,6 @@ use serde::Serialize;
 use crate::admin::{
     format_utc, parse_import, Admin, ImportFormat, IssueOptions, IssuedEmergency, TokenSpec,
 };
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::{EmergencyKind, EmergencyMode, HashAlgorithm, OtpMode, TokenKind};
 use crate::otp::base32;
@@ -1265,9 +1263,6 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
-
-/// Keeps `Arc<Clock>` nameable for callers of the library.
-pub type SharedClock = Arc<Clock>;
 
 #[cfg(test)]
 mod tests {

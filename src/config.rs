@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AvailableRule, EmergencyKind};
+use crate::model::{AvailableRule, EmergencyKind, TokenKind};
 use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
@@ -565,6 +565,17 @@ impl Default for TokenPolicy {
             resync_hotp_range: 10_000,
             emergency_code_length: DEFAULT_EMERGENCY_CODE_LENGTH,
             emergency_code_charset: Charset::Alphanumeric,
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// E-3: emergency code length and characters for a token of `kind`: the policy's format
+    /// for PIN tokens, the default format (8 letters and digits) for app tokens.
+    pub fn emergency_code_format(&self, kind: TokenKind) -> (usize, Charset) {
+        match kind {
+            TokenKind::App => (DEFAULT_EMERGENCY_CODE_LENGTH, Charset::Alphanumeric),
+            TokenKind::Pin => (self.emergency_code_length, self.emergency_code_charset),
         }
     }
 }

@@ -278,11 +278,10 @@ impl Admin<'_> {
 
     /// E-3: the token policy's format for PIN tokens; the default format for app tokens.
     fn code_format(&self, owner: &User, kind: TokenKind) -> (usize, Charset) {
-        let tp = &self.config.policies(&owner.domain).token;
-        match kind {
-            TokenKind::App => (DEFAULT_EMERGENCY_CODE_LENGTH, Charset::Alphanumeric),
-            TokenKind::Pin => (tp.emergency_code_length, tp.emergency_code_charset),
-        }
+        self.config
+            .policies(&owner.domain)
+            .token
+            .emergency_code_format(kind)
     }
 
     /// Records an OTT export (E-5: generation and export are audit events) and returns the text.

@@ -5,7 +5,6 @@
 //! decision (E-4, bookkeeping) to the engine. Every stored code of a token is checked, matched or
 //! not, so timing does not reveal which code (or whether any) matched.
 
-use crate::config::DEFAULT_EMERGENCY_CODE_LENGTH;
 use crate::model::{EmergencyKind, PinState, TokenKind};
 use crate::otp;
 
@@ -34,14 +33,6 @@ fn takes_pin(lt: &LiveToken) -> bool {
     lt.token.kind == TokenKind::Pin
         && lt.token.pin_state == PinState::Set
         && lt.token.pin_hash.is_some()
-}
-
-/// Emergency code length for this token (E-3: app tokens use the default format).
-pub fn code_length(ctx: &Ctx<'_>, kind: TokenKind) -> usize {
-    match kind {
-        TokenKind::App => DEFAULT_EMERGENCY_CODE_LENGTH,
-        TokenKind::Pin => ctx.policies.token.emergency_code_length,
-    }
 }
 
 /// Splits a passcode into (PIN ok, upper-cased code) for a code of `len` characters, or `None`
@@ -77,7 +68,7 @@ pub fn judge(ctx: &Ctx<'_>, lt: &LiveToken, passcode: &[u8], now: i64) -> Emerge
     if !t.enabled || t.expires_at.is_some_and(|e| e <= now) {
         return EmergencyVerdict::NoMatch;
     }
-    let len = code_length(ctx, t.kind);
+    let (len, _) = ctx.policies.token.emergency_code_format(t.kind);
     let Some((pin_ok, code)) = split(ctx, lt, passcode, len) else {
         return EmergencyVerdict::NoMatch;
     };

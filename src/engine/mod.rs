@@ -24,7 +24,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use emergency::{code_length as emergency_code_length, EmergencyVerdict};
+pub use emergency::EmergencyVerdict;
 pub use pin::check_pin_policy;
 pub use verify::{resync, CodeMatch, ResyncError};
 
@@ -202,9 +202,6 @@ impl Reason {
         }
     }
 }
-
-/// What a challenge asks for (metrics label).
-pub use crate::model::ChallengeKind as PromptKind;
 
 /// The answer to the front end.
 #[derive(Debug, Clone, PartialEq, Eq)]

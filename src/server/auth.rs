@@ -17,10 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::{Config, NameCase};
-use crate::engine::{
-    self, AuthRequest, Ctx, Decision, LiveCode, LiveToken, Outcome, Principal, StateLookup,
-};
-use crate::model::{Challenge, UserId};
+use crate::engine::{self, AuthRequest, Ctx, LiveCode, LiveToken, Outcome, Principal, StateLookup};
+use crate::model::{AuditRecord, Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
 use crate::store::{Store, StoreError, WriteOp, WriterHandle};
 
@@ -44,7 +42,8 @@ impl From<StoreError> for AuthError {
 /// The result the front end renders.
 #[derive(Debug, Clone)]
 pub struct AuthResult {
-    /// The engine's outcome (decision, method, reason).
+    /// The engine's outcome (decision, method, reason); its `ops` have been committed and are
+    /// no longer in it.
     pub outcome: Outcome,
     /// The user's own reply profile, if any (wins over the client's).
     pub user_profile: Option<String>,
@@ -110,6 +109,13 @@ impl AuthService {
             .map_err(|_| AuthError::ShuttingDown)?
             .clone()
             .ok_or(AuthError::ShuttingDown)
+    }
+
+    /// Writes one audit record through the group-commit writer; returns once it is durable
+    /// (TACACS+ accounting answers SUCCESS only after this).
+    pub async fn write_audit(&self, record: AuditRecord) -> Result<(), AuthError> {
+        self.writer()?.submit(vec![WriteOp::Audit(record)]).await?;
+        Ok(())
     }
 
     /// Gives up the writer handle so the writer task can flush and stop (graceful shutdown).
@@ -243,7 +249,7 @@ impl AuthService {
                 pepper: &self.pepper,
                 challenge_ttl: ttl,
             };
-            let out = engine::authenticate(
+            let mut out = engine::authenticate(
                 &ctx,
                 None,
                 &StateLookup::None,
@@ -251,7 +257,7 @@ impl AuthService {
                 now,
                 &mut rand::rngs::OsRng,
             );
-            writer.submit(out.ops.clone()).await?;
+            writer.submit(std::mem::take(&mut out.ops)).await?;
             return Ok(AuthResult {
                 outcome: out,
                 user_profile: None,
@@ -270,7 +276,7 @@ impl AuthService {
             challenge_ttl: ttl,
         };
         let mut working = guard.clone();
-        let out = engine::authenticate(
+        let mut out = engine::authenticate(
             &ctx,
             Some(&mut working),
             &lookup,
@@ -278,8 +284,20 @@ impl AuthService {
             now,
             &mut rand::rngs::OsRng,
         );
-        let committed = writer.submit(out.ops.clone()).await?;
-        self.note_challenges(&out.ops);
+        // Only challenge ops are kept (rarely any) for the cache; the rest move to the writer.
+        let challenge_ops: Vec<WriteOp> = out
+            .ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    WriteOp::ConsumeChallenge { .. } | WriteOp::InsertChallenge(_)
+                )
+            })
+            .cloned()
+            .collect();
+        let committed = writer.submit(std::mem::take(&mut out.ops)).await?;
+        self.note_challenges(&challenge_ops);
         if committed {
             *guard = working;
             return Ok(AuthResult {
@@ -299,8 +317,8 @@ impl AuthService {
                 ));
             }
         };
-        let out = engine::replay_failure(&ctx, &mut fresh, &req, now);
-        writer.submit(out.ops.clone()).await?;
+        let mut out = engine::replay_failure(&ctx, &mut fresh, &req, now);
+        writer.submit(std::mem::take(&mut out.ops)).await?;
         let user_profile = fresh.user.profile.clone();
         *guard = fresh;
         Ok(AuthResult {
@@ -377,9 +395,4 @@ impl AuthService {
             }
         }
     }
-}
-
-/// Whether an outcome is a challenge (for counters).
-pub fn is_challenge(o: &Outcome) -> bool {
-    matches!(o.decision, Decision::Challenge { .. })
 }

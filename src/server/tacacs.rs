@@ -399,7 +399,7 @@ impl Tacacs {
             result: "ok".into(),
             reason: detail,
         };
-        match self.store.insert_audit(&record).await {
+        match self.auth.write_audit(record).await {
             Ok(()) => {
                 self.tstats().accounting.fetch_add(1, Ordering::Relaxed);
                 Owned::AcctSuccess
