@@ -6,7 +6,7 @@
 
 use crate::config::TokenPolicy;
 use crate::model::OtpMode;
-use crate::otp::{self, Code, HashAlgorithm, Pepper};
+use crate::otp::{self, Code, HashAlgorithm, HotpKey, Pepper};
 
 use super::LiveToken;
 
@@ -32,12 +32,9 @@ pub enum CodeResult {
     Wide(CodeMatch),
 }
 
-fn code_eq(seed: &[u8], alg: HashAlgorithm, digits: u8, step: i64, code: &[u8]) -> bool {
+fn code_eq(key: &HotpKey, digits: u8, step: i64, code: &[u8]) -> bool {
     match u64::try_from(step) {
-        Ok(c) => otp::ct_eq(
-            Code::new(otp::hotp(seed, c, digits, alg), digits).as_bytes(),
-            code,
-        ),
+        Ok(c) => otp::ct_eq(Code::new(key.hotp(c, digits), digits).as_bytes(), code),
         Err(_) => false,
     }
 }
@@ -81,10 +78,12 @@ pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -
     let mut narrow = None;
     let mut wide = None;
     let mut replay = false;
+    // The seed is keyed into HMAC once for the whole window.
+    let key = HotpKey::new(&lt.seed, t.algorithm);
     let mut s = first;
     while s <= last {
         // Always compute: no early exit.
-        let eq = shaped && code_eq(&lt.seed, t.algorithm, t.digits, s, code);
+        let eq = shaped && code_eq(&key, t.digits, s, code);
         if eq {
             if s <= t.last_step {
                 replay = true;
@@ -116,8 +115,9 @@ pub fn check_next(lt: &LiveToken, code: &[u8], seen: i64, now: i64) -> Option<Co
         return None;
     }
     let mut found = None;
+    let key = HotpKey::new(&lt.seed, t.algorithm);
     for s in [seen.saturating_add(1), seen.saturating_add(2)] {
-        let eq = code_eq(&lt.seed, t.algorithm, t.digits, s, code);
+        let eq = code_eq(&key, t.digits, s, code);
         if eq && s > t.last_step && found.is_none() {
             found = Some(s);
         }
@@ -140,11 +140,10 @@ pub fn dummy_work(pepper: &Pepper, passcode: &[u8]) {
     let split = passcode.len().saturating_sub(6);
     let (pin, code) = passcode.split_at(split);
     let mut acc = pepper.verify(DUMMY_HASH, pin);
+    // Keyed once, like `check_code`, so both paths cost the same.
+    let key = HotpKey::new(&DUMMY_SEED, HashAlgorithm::Sha1);
     for s in 0..7u64 {
-        acc ^= otp::ct_eq(
-            Code::new(otp::hotp(&DUMMY_SEED, s, 6, HashAlgorithm::Sha1), 6).as_bytes(),
-            code,
-        );
+        acc ^= otp::ct_eq(Code::new(key.hotp(s, 6), 6).as_bytes(), code);
     }
     std::hint::black_box(acc);
 }
@@ -185,11 +184,10 @@ pub fn resync(
             (next, next + i64::from(policy.resync_hotp_range), None)
         }
     };
+    let key = HotpKey::new(&lt.seed, t.algorithm);
     let mut s = lo.max(0);
     while s < hi {
-        if code_eq(&lt.seed, t.algorithm, t.digits, s, code1)
-            && code_eq(&lt.seed, t.algorithm, t.digits, s + 1, code2)
-        {
+        if code_eq(&key, t.digits, s, code1) && code_eq(&key, t.digits, s + 1, code2) {
             let step = s + 1;
             return Ok(CodeMatch {
                 step,

@@ -10,7 +10,7 @@ use std::fmt;
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::mac::hmac;
+use super::mac::{hmac, KeyedMac};
 use crate::model::HashAlgorithm;
 
 /// Fewest digits a code may have (RFC 4226 §5.3 requires at least six).
@@ -58,6 +58,35 @@ fn hotp_truncated(key: &[u8], counter: u64, alg: HashAlgorithm) -> u32 {
 /// [`totp_step`].
 pub fn hotp(key: &[u8], counter: u64, digits: u8, alg: HashAlgorithm) -> u32 {
     hotp_truncated(key, counter, alg) % modulus(digits)
+}
+
+/// A token's seed keyed into HMAC once, for computing the codes of many counters (a window
+/// search): the same values as [`hotp`], without re-deriving the HMAC key state per counter.
+/// `Debug` never shows the key.
+#[derive(Clone)]
+pub struct HotpKey {
+    mac: KeyedMac,
+}
+
+impl HotpKey {
+    /// Keys HMAC-`alg` with `seed`.
+    pub fn new(seed: &[u8], alg: HashAlgorithm) -> HotpKey {
+        HotpKey {
+            mac: KeyedMac::new(alg, seed),
+        }
+    }
+
+    /// RFC 4226 HOTP value for `counter`, reduced modulo 10^digits (as [`hotp`]).
+    pub fn hotp(&self, counter: u64, digits: u8) -> u32 {
+        let mac = self.mac.mac(&[&counter.to_be_bytes()]);
+        dynamic_truncate(mac.as_bytes()) % modulus(digits)
+    }
+}
+
+impl fmt::Debug for HotpKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HotpKey(..)")
+    }
 }
 
 /// RFC 6238 step number: floor(unix / period), with T0 = 0.
@@ -211,6 +240,34 @@ mod tests {
             let value = hotp(SEED_SHA1, count, 6, HashAlgorithm::Sha1);
             assert_eq!(Code::new(value, 6).as_str(), code, "count {count}");
         }
+    }
+
+    #[test]
+    fn hotp_key_gives_the_same_codes_as_hotp_for_every_algorithm_and_key_length() {
+        let long_key = [0x42u8; 200]; // longer than every block: hashed first (RFC 2104)
+        for (seed, alg) in [
+            (SEED_SHA1, HashAlgorithm::Sha1),
+            (SEED_SHA256, HashAlgorithm::Sha256),
+            (SEED_SHA512, HashAlgorithm::Sha512),
+            (&long_key[..], HashAlgorithm::Sha1),
+            (&long_key[..], HashAlgorithm::Sha512),
+        ] {
+            let key = HotpKey::new(seed, alg);
+            for counter in [0u64, 1, 9, 1_000_000, u64::MAX] {
+                for digits in [6, 8] {
+                    assert_eq!(
+                        key.hotp(counter, digits),
+                        hotp(seed, counter, digits, alg),
+                        "{alg:?} counter {counter}"
+                    );
+                }
+            }
+        }
+        // RFC 4226 Appendix D through the keyed form too.
+        let key = HotpKey::new(SEED_SHA1, HashAlgorithm::Sha1);
+        assert_eq!(Code::new(key.hotp(0, 6), 6).as_str(), "755224");
+        assert_eq!(Code::new(key.hotp(9, 6), 6).as_str(), "520489");
+        assert_eq!(format!("{key:?}"), "HotpKey(..)");
     }
 
     #[test]

@@ -40,9 +40,9 @@ impl Drop for MacOutput {
     }
 }
 
-/// Computes HMAC-`$digest`(key, parts[0] || parts[1] || …) into `$out` and returns its length.
-macro_rules! hmac_into {
-    ($digest:ty, $key:expr, $parts:expr, $out:expr) => {{
+/// An HMAC-`$digest` instance keyed with `$key` under RFC 2104's key rule (see the module doc).
+macro_rules! keyed {
+    ($digest:ty, $key:expr) => {{
         let key: &[u8] = $key;
         let mut block = Key::<Hmac<$digest>>::default();
         if key.len() > block.len() {
@@ -56,8 +56,17 @@ macro_rules! hmac_into {
                 *dst = *src;
             }
         }
-        let mut mac = <Hmac<$digest> as KeyInit>::new(&block);
+        let mac = <Hmac<$digest> as KeyInit>::new(&block);
         block.as_mut_slice().zeroize();
+        mac
+    }};
+}
+
+/// Feeds `parts` to a keyed HMAC `$mac` (consumed), writes the tag into `$out` and returns its
+/// length.
+macro_rules! finish_into {
+    ($mac:expr, $parts:expr, $out:expr) => {{
+        let mut mac = $mac;
         for part in $parts {
             mac.update(part);
         }
@@ -73,18 +82,47 @@ macro_rules! hmac_into {
     }};
 }
 
+/// An HMAC keyed once and used for many messages: the inner and outer hash states after the
+/// key block are computed here, so each [`KeyedMac::mac`] costs only the message's compressions
+/// (an HOTP window of 7 counters then takes 14 compressions instead of 28).
+#[derive(Clone)]
+pub(crate) enum KeyedMac {
+    /// HMAC-SHA-1.
+    Sha1(Hmac<Sha1>),
+    /// HMAC-SHA-256.
+    Sha256(Hmac<Sha256>),
+    /// HMAC-SHA-512.
+    Sha512(Hmac<Sha512>),
+}
+
+impl KeyedMac {
+    /// Keys an HMAC with the given hash (any key length, RFC 2104).
+    pub(crate) fn new(alg: HashAlgorithm, key: &[u8]) -> KeyedMac {
+        match alg {
+            HashAlgorithm::Sha1 => KeyedMac::Sha1(keyed!(Sha1, key)),
+            HashAlgorithm::Sha256 => KeyedMac::Sha256(keyed!(Sha256, key)),
+            HashAlgorithm::Sha512 => KeyedMac::Sha512(keyed!(Sha512, key)),
+        }
+    }
+
+    /// The MAC of the concatenation of `parts` under this key.
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> MacOutput {
+        let mut out = MacOutput {
+            buf: [0; MAX_MAC_LEN],
+            len: 0,
+        };
+        out.len = match self {
+            KeyedMac::Sha1(m) => finish_into!(m.clone(), parts, &mut out.buf),
+            KeyedMac::Sha256(m) => finish_into!(m.clone(), parts, &mut out.buf),
+            KeyedMac::Sha512(m) => finish_into!(m.clone(), parts, &mut out.buf),
+        };
+        out
+    }
+}
+
 /// HMAC with the given hash over the concatenation of `parts`.
 pub(crate) fn hmac(alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> MacOutput {
-    let mut out = MacOutput {
-        buf: [0; MAX_MAC_LEN],
-        len: 0,
-    };
-    out.len = match alg {
-        HashAlgorithm::Sha1 => hmac_into!(Sha1, key, parts, &mut out.buf),
-        HashAlgorithm::Sha256 => hmac_into!(Sha256, key, parts, &mut out.buf),
-        HashAlgorithm::Sha512 => hmac_into!(Sha512, key, parts, &mut out.buf),
-    };
-    out
+    KeyedMac::new(alg, key).mac(parts)
 }
 
 /// HMAC-SHA-256 over the concatenation of `parts`, as a fixed array.
