@@ -23,34 +23,8 @@ CONC=${CONC:-64}
 THREADS=${THREADS:-2}
 SECRET=testing123
 
-WORK=$(mktemp -d /tmp/tg-ab.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-config() { # config NAME PORT
-  mkdir -p "$WORK/$1"
-  cat >"$WORK/$1/tokengate.toml" <<TOML
-version = 1
-[server]
-data_dir = "$WORK/$1/data"
-dictionary = "$PWD/dictionaries/dictionary"
-[radius]
-listen = ["127.0.0.1:$2"]
-[[client]]
-name = "bench"
-address = "127.0.0.1/32"
-secret = "$SECRET"
-TOML
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh tg-ab
 PA=$(free_port)
 PB=$(free_port)
 while [ "$PB" = "$PA" ]; do PB=$(free_port); done

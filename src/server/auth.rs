@@ -63,6 +63,8 @@ pub struct AuthService {
     unknown: moka::sync::Cache<String, ()>,
     names: moka::sync::Cache<UserId, String>,
     challenges: moka::sync::Cache<String, Challenge>,
+    /// Highest token id seen (0 = not read yet), for [`AuthService::decoy_token`].
+    max_token_id: std::sync::atomic::AtomicI64,
 }
 
 impl AuthService {
@@ -89,6 +91,7 @@ impl AuthService {
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(config.file.challenge.ttl_secs))
                 .build(),
+            max_token_id: std::sync::atomic::AtomicI64::new(0),
             config,
             store,
             writer: std::sync::Mutex::new(Some(writer)),
@@ -257,7 +260,11 @@ impl AuthService {
                 now,
                 &mut rand::rngs::OsRng,
             );
-            writer.submit(std::mem::take(&mut out.ops)).await?;
+            let mut ops = std::mem::take(&mut out.ops);
+            if let Some(token_id) = self.decoy_token().await {
+                ops.insert(0, WriteOp::TouchToken { token_id });
+            }
+            writer.submit(ops).await?;
             return Ok(AuthResult {
                 outcome: out,
                 user_profile: None,
@@ -325,6 +332,19 @@ impl AuthService {
             outcome: out,
             user_profile,
         })
+    }
+
+    /// A random existing token id for an unknown user's [`WriteOp::TouchToken`] (SPEC L-4: a
+    /// wrong passcode rewrites its token's and user's rows; an unknown user's request must cost
+    /// the database about as much). The id range is read once; `None` without tokens.
+    async fn decoy_token(&self) -> Option<i64> {
+        let mut max = self.max_token_id.load(std::sync::atomic::Ordering::Relaxed);
+        if max <= 0 {
+            max = self.store.max_token_id().await.ok()?;
+            self.max_token_id
+                .store(max, std::sync::atomic::Ordering::Relaxed);
+        }
+        (max > 0).then(|| rand::Rng::gen_range(&mut rand::thread_rng(), 1..=max))
     }
 
     fn note_challenges(&self, ops: &[WriteOp]) {

@@ -15,7 +15,7 @@ pub mod tacacs;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -158,23 +158,24 @@ impl Gateway {
         let admin_addr = admin.as_ref().map(|a| a.2);
         let mut radius_addrs = Vec::new();
         for addr in &config.radius_listen {
-            let sock = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            let local = sock.local_addr().map_err(|source| StartError::Bind {
+            let bind_err = |source| StartError::Bind {
                 addr: *addr,
                 source,
-            })?;
+            };
+            let sockets = radius::bind_sockets(*addr).map_err(bind_err)?;
+            let local = match sockets.first() {
+                Some(sock) => sock.local_addr().map_err(bind_err)?,
+                None => *addr,
+            };
             radius_addrs.push(local);
-            tracing::info!(%local, "RADIUS listening");
-            tracker.spawn(
-                radius
-                    .clone()
-                    .serve(Arc::new(sock), cancel.clone(), tracker.clone()),
-            );
+            tracing::info!(%local, sockets = sockets.len(), "RADIUS listening");
+            for sock in sockets {
+                tracker.spawn(radius.clone().serve(
+                    Arc::new(sock),
+                    cancel.clone(),
+                    tracker.clone(),
+                ));
+            }
         }
         let mut tacacs_addrs = Vec::new();
         if let Some(t) = &config.tacacs {

@@ -24,6 +24,42 @@ use crate::stats::{DropReason, Stats};
 
 use super::auth::{AuthError, AuthService};
 
+/// Receive buffer asked for each RADIUS socket: room for a few thousand datagrams, so a short
+/// pause of the receive loop (a slow commit) does not make the kernel drop requests. Linux caps
+/// it at `net.core.rmem_max` unless the process may override that.
+const RECV_BUFFER_BYTES: usize = 4 << 20;
+
+/// Binds the RADIUS sockets of one listen address: one per available core (at most 4), all on
+/// the same port with `SO_REUSEPORT`, so the kernel spreads clients over several receive loops
+/// (it keeps each client's address and port on one socket, so its retransmissions meet the same
+/// loop). The first socket fixes the port when `addr` asks for port 0. Each socket gets a
+/// [`RECV_BUFFER_BYTES`] receive buffer (best effort).
+pub fn bind_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut sockets = Vec::with_capacity(cores.min(4));
+    let mut bound = addr;
+    for _ in 0..cores.clamp(1, 4) {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(bound),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        sock.set_reuse_port(true)?;
+        // Best effort: a smaller buffer still works.
+        let _ = sock.set_recv_buffer_size(RECV_BUFFER_BYTES);
+        sock.set_nonblocking(true)?;
+        sock.bind(&bound.into())?;
+        if bound.port() == 0 {
+            bound = sock
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| std::io::Error::other("bound socket has no IP address"))?;
+        }
+        sockets.push(UdpSocket::from_std(sock.into())?);
+    }
+    Ok(sockets)
+}
+
 /// One configured client, ready for the packet path.
 pub struct ClientEntry {
     /// Name (logs, audit).
@@ -305,7 +341,9 @@ impl Radius {
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
             self.stats.replays.fetch_add(1, Ordering::Relaxed);
         }
-        let mut buf = vec![0u8; MAX_PACKET_LEN];
+        // On the stack: the reply is copied out once, at its real length, for the send and the
+        // duplicate cache.
+        let mut buf = [0u8; MAX_PACKET_LEN];
         let code = match out.decision {
             Decision::Accept => Code::AccessAccept,
             Decision::Reject => Code::AccessReject,
@@ -359,5 +397,46 @@ impl Radius {
             Ok(bytes) => Ok(Some(bytes.to_vec())),
             Err(_) => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bind_sockets_shares_one_port_and_every_datagram_reaches_one_socket() {
+        let sockets = bind_sockets("127.0.0.1:0".parse().unwrap()).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(sockets.len(), cores.clamp(1, 4));
+        let port = sockets[0].local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        for s in &sockets {
+            assert_eq!(s.local_addr().unwrap().port(), port);
+        }
+        // Datagrams from several client ports each arrive exactly once on some socket.
+        let mut sent = Vec::new();
+        for i in 0..8u8 {
+            let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.send_to(&[i], ("127.0.0.1", port)).unwrap();
+            sent.push(client);
+        }
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 8 && std::time::Instant::now() < deadline {
+            for s in &sockets {
+                let mut buf = [0u8; 4];
+                if let Ok((1, _)) = s.try_recv_from(&mut buf) {
+                    got.push(buf[0]);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        got.sort_unstable();
+        assert_eq!(got, (0..8).collect::<Vec<u8>>());
+        // A port taken by a socket without SO_REUSEPORT is refused, not shared.
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(bind_sockets(plain.local_addr().unwrap()).is_err());
     }
 }

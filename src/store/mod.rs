@@ -1077,16 +1077,27 @@ impl Store {
             .collect()
     }
 
+    /// The highest token id present, 0 without tokens (the range an unknown user's
+    /// [`WriteOp::TouchToken`] picks from).
+    pub async fn max_token_id(&self) -> Result<TokenId, StoreError> {
+        self.max_of("SELECT MAX(id) AS latest FROM tokens", "tokens.id")
+            .await
+    }
+
+    /// Runs a `SELECT MAX(…) AS latest` query; 0 when it finds no rows.
+    async fn max_of(&self, sql: &'static str, what: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql).fetch_one(&self.pool).await?;
+        let latest: Option<i64> = row.try_get("latest").map_err(|e| StoreError::Corrupt {
+            what: format!("{what}: {e}"),
+        })?;
+        Ok(latest.unwrap_or(0))
+    }
+
     /// The highest change-feed `seq` present, 0 when the feed is empty. A gateway starting with
     /// a cold cache begins polling from here.
     pub async fn latest_change(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT MAX(seq) AS latest FROM changes")
-            .fetch_one(&self.pool)
-            .await?;
-        let latest: Option<i64> = row.try_get("latest").map_err(|e| StoreError::Corrupt {
-            what: format!("changes.seq: {e}"),
-        })?;
-        Ok(latest.unwrap_or(0))
+        self.max_of("SELECT MAX(seq) AS latest FROM changes", "changes.seq")
+            .await
     }
 
     /// Deletes change-feed entries with `at < at`; returns how many. `seq` numbers are never

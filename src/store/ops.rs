@@ -80,6 +80,14 @@ pub enum WriteOp {
         /// The token.
         token_id: TokenId,
     },
+    /// Rewrites a token row without changing it (`SET bad_count = bad_count`): the write an
+    /// unknown user's request makes so that it costs the database what a wrong passcode's
+    /// failure bookkeeping costs (a scattered row page to log and flush), not just an audit
+    /// row (SPEC L-4: same answer, same time). Not a guard; a missing row changes nothing.
+    TouchToken {
+        /// Any token.
+        token_id: TokenId,
+    },
     /// Sets a token's bad-passcode count (SPEC N-1).
     SetTokenBadCount {
         /// The token.
@@ -176,6 +184,12 @@ impl WriteOp {
             }
             WriteOp::ClearEmergency { token_id } => {
                 return clear_emergency(conn, *token_id).await;
+            }
+            WriteOp::TouchToken { token_id } => {
+                sqlx::query("UPDATE tokens SET bad_count = bad_count WHERE id = $1")
+                    .bind(*token_id)
+                    .execute(&mut *conn)
+                    .await?
             }
             WriteOp::SetTokenBadCount {
                 token_id,

@@ -596,6 +596,44 @@ async fn r1_batched_guards_judge_each_token_alone_across_statement_chunks() {
 }
 
 #[tokio::test]
+async fn l4_touch_token_rewrites_nothing_and_max_token_id_tracks_the_table() {
+    for (store, _db) in all_test_stores().await {
+        assert_eq!(store.max_token_id().await.unwrap(), 0);
+        let (_, token) = user_with_token(&store, "decoy").await;
+        assert_eq!(store.max_token_id().await.unwrap(), token.id);
+        store
+            .apply_batch(&[vec![WriteOp::SetTokenBadCount {
+                token_id: token.id,
+                bad_count: 3,
+            }]])
+            .await
+            .unwrap();
+        let before = store.token_by_serial("T-decoy").await.unwrap().unwrap();
+        let results = store
+            .apply_batch(&[
+                vec![
+                    WriteOp::TouchToken { token_id: token.id },
+                    WriteOp::Audit(audit(1, "nobody", "unknown_user")),
+                ],
+                // A token that does not exist: nothing to rewrite, not a failure.
+                vec![
+                    WriteOp::TouchToken {
+                        token_id: token.id + 1000,
+                    },
+                    WriteOp::Audit(audit(1, "nobody2", "unknown_user")),
+                ],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(results, [true, true]);
+        let after = store.token_by_serial("T-decoy").await.unwrap().unwrap();
+        assert_eq!(after, before, "{:?}", store.backend());
+        assert_eq!(after.bad_count, 3);
+        assert_eq!(store.audit_since(0, 10).await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
 async fn r1_same_token_twice_in_one_batch_still_accepts_only_strictly_greater_steps() {
     for (store, _db) in all_test_stores().await {
         let (_, a) = user_with_token(&store, "twice").await;

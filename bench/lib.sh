@@ -1,0 +1,31 @@
+# Shared by bench/ab.sh and bench/million.sh (sourced): a work directory removed on exit, the
+# servers started recorded in PIDS and stopped on exit, free loopback ports, and a throw-away
+# tokengate config.
+WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+config() { # config NAME PORT: $WORK/NAME/tokengate.toml, SQLite in $WORK/NAME/data
+  mkdir -p "$WORK/$1"
+  cat >"$WORK/$1/tokengate.toml" <<TOML
+version = 1
+[server]
+data_dir = "$WORK/$1/data"
+dictionary = "$PWD/dictionaries/dictionary"
+[radius]
+listen = ["127.0.0.1:$2"]
+[[client]]
+name = "bench"
+address = "127.0.0.1/32"
+secret = "$SECRET"
+TOML
+}
