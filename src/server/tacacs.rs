@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Tacacs as TacacsConfig};
 use crate::engine::{Decision, Reason};
+use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
 use crate::store::Store;
@@ -49,6 +50,7 @@ struct TacClient {
     name: String,
     net: ipnet::IpNet,
     keys: Vec<Vec<u8>>,
+    metrics: Arc<ClientMetrics>,
 }
 
 /// Shared state of the TACACS+ front end.
@@ -74,6 +76,7 @@ impl Tacacs {
         auth: Arc<AuthService>,
         store: Store,
         stats: Arc<Stats>,
+        metrics: &Metrics,
     ) -> Tacacs {
         let mut clients: Vec<Arc<TacClient>> = config
             .clients
@@ -84,6 +87,7 @@ impl Tacacs {
                     name: c.name.clone(),
                     net: c.net,
                     keys: c.tacacs_keys.iter().map(|k| k.0.clone()).collect(),
+                    metrics: metrics.client(&c.name),
                 })
             })
             .collect();
@@ -323,6 +327,7 @@ impl Tacacs {
         passcode: &[u8],
         state: Option<&str>,
     ) -> (Owned, Option<String>) {
+        let started = std::time::Instant::now();
         let result = match self
             .auth
             .authenticate(user, passcode, state, &client.name, "tacacs")
@@ -335,6 +340,8 @@ impl Tacacs {
             }
         };
         let out = &result.outcome;
+        client.metrics.record(Protocol::Tacacs, out);
+        client.metrics.observe_latency(Protocol::Tacacs, started);
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
             self.stats.replays.fetch_add(1, Ordering::Relaxed);
         }
