@@ -141,7 +141,6 @@ impl Gateway {
             let listener = http::bind(addr).await.map_err(bind_err)?;
             let local = listener.local_addr().map_err(bind_err)?;
             metrics_addr = Some(local);
-            tracing::info!(%local, "metrics listening");
             let state = Arc::new(health::HealthState::new(
                 metrics.clone(),
                 store.clone(),
@@ -223,6 +222,10 @@ impl Gateway {
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
+        if let Some(local) = metrics_addr {
+            // Logged after the RADIUS listeners: scripts read the first `local=` as RADIUS.
+            tracing::info!(%local, "metrics listening");
+        }
         ready.store(true, Ordering::Release);
         Ok(Gateway {
             config,

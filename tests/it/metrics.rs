@@ -328,3 +328,142 @@ async fn a_metrics_listener_address_in_use_fails_the_start() {
     };
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+/// Runs `promtool` with `args` in `dir`, feeding `stdin`; fails the test (never skips) when
+/// promtool is not installed.
+fn promtool(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool is required ({e}): apt-get install --no-install-recommends prometheus \
+                 (scripts/test.sh does it)"
+            )
+        });
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A gateway that has answered an accept, a reject and an unknown user, so the per-client
+/// series exist; returns it with a scrape.
+async fn busy_gateway() -> (TestGateway, Scrape) {
+    let tg = TestGateway::start_with(&extra()).await;
+    tg.pin_user("alice").await;
+    let mut c = RadClient::new(tg.addr).await;
+    let passcode = format!("1234{}", code(tg.step()));
+    assert_eq!(c.ask("alice", &passcode).await.code, Code::AccessAccept);
+    assert_eq!(c.ask("alice", "1234000000").await.code, Code::AccessReject);
+    assert_eq!(c.ask("nobody", "1234000000").await.code, Code::AccessReject);
+    let m = scrape(tg.gw().metrics_addr().unwrap()).await;
+    (tg, m)
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_alert_rules_their_unit_tests_and_a_live_scrape() {
+    let rules = repo().join("deploy/prometheus");
+    let (ok, out) = promtool(&rules, &["check", "rules", "alerts.yml"], None);
+    assert!(ok, "promtool check rules:\n{out}");
+    let (ok, out) = promtool(&rules, &["test", "rules", "alerts_test.yml"], None);
+    assert!(ok, "promtool test rules:\n{out}");
+    let (tg, m) = busy_gateway().await;
+    let (ok, out) = promtool(&rules, &["check", "metrics"], Some(&m.text));
+    assert!(
+        ok,
+        "promtool check metrics:\n{out}\n--- scrape ---\n{}",
+        m.text
+    );
+    assert!(out.trim().is_empty(), "promtool lint findings:\n{out}");
+    let _ = tg.shutdown().await;
+}
+
+/// Metric names (families) referenced in `text`: every `tokengate_…` token, with a histogram's
+/// `_bucket`/`_sum`/`_count` series mapped to its family.
+fn referenced(text: &str, histograms: &[String]) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = text[i..].find("tokengate_") {
+        let start = i + off;
+        let preceded = start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'-');
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        if !preceded {
+            let mut name = text[start..end].to_string();
+            for suffix in ["_bucket", "_sum", "_count"] {
+                if let Some(base) = name.strip_suffix(suffix) {
+                    if histograms.iter().any(|h| h == base) {
+                        name = base.to_string();
+                    }
+                }
+            }
+            names.insert(name);
+        }
+        i = end;
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_metric_in_the_dashboard_and_alert_rules_exists_in_a_live_scrape() {
+    let (tg, m) = busy_gateway().await;
+    let mut families = Vec::new();
+    let mut histograms = Vec::new();
+    for line in m.text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            families.push(name.to_string());
+            if kind == "histogram" {
+                histograms.push(name.to_string());
+            }
+        }
+    }
+    // Every declared name is served (TACACS+ close reasons appear with the first close).
+    for name in tokengate::metrics::names::ALL {
+        if *name != tokengate::metrics::names::TACACS_CLOSED {
+            assert!(
+                families.iter().any(|f| f == name),
+                "{name} not in the scrape"
+            );
+        }
+    }
+    let dashboard = std::fs::read_to_string(repo().join("deploy/grafana/tokengate.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
+    let panels = parsed["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let alerts = std::fs::read_to_string(repo().join("deploy/prometheus/alerts.yml")).unwrap();
+    for (file, text, at_least) in [("dashboard", &dashboard, 15), ("alerts", &alerts, 6)] {
+        let names = referenced(text, &histograms);
+        assert!(names.len() >= at_least, "{file}: only {names:?} referenced");
+        for n in &names {
+            assert!(
+                families.iter().any(|f| f == n),
+                "{file} uses {n}, which the gateway does not export"
+            );
+        }
+    }
+    let _ = tg.shutdown().await;
+}
