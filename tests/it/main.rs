@@ -7,6 +7,7 @@ mod crash;
 mod emergency;
 mod interop;
 mod invariants;
+mod logging;
 mod metrics;
 mod multi_instance;
 mod radius_e2e;

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::json;
 use tokengate::model::{OtpMode, TokenKind};
 use tokengate::radius::Code;
 use tokengate::server::http::api_key_sha256;
@@ -155,21 +154,7 @@ async fn radius_traffic_moves_the_counters_it_should_and_no_user_name_is_scraped
     );
     tg.gw().clock.freeze(t0);
     // An emergency code issued through the admin API, then used.
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let admin = tg.gw().admin_addr().unwrap();
-    let issued: serde_json::Value = http
-        .post(format!(
-            "http://{admin}/api/v1/tokens/{carol_serial}/emergency"
-        ))
-        .bearer_auth(KEY)
-        .json(&json!({"kind": "tft"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tft = issued["codes"][0].as_str().expect("a TFT code").to_string();
+    let tft = issue_tft_via_api(tg.gw().admin_addr().unwrap(), KEY, &carol_serial).await;
     assert_eq!(
         c.ask("carol", &format!("1234{tft}")).await.code,
         Code::AccessAccept
