@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Tacacs as TacacsConfig};
+use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig, TacacsEnable};
 use crate::engine::{Decision, Reason};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
@@ -34,6 +34,7 @@ use crate::tacacs::{
     AuthorStatus, Body, Connection, ConnectionError, ConnectionLimits, Credential, Event, Header,
     Obfuscation, SessionError, SessionLimits, HEADER_LEN, MAX_BODY_LEN,
 };
+use crate::tacacs::{AuthenService, AuthenType, StartInfo};
 
 use super::auth::AuthService;
 
@@ -61,6 +62,7 @@ pub struct Tacacs {
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
+    enable: TacacsEnable,
 }
 
 /// Why a connection ended (a bounded label for [`TacacsStats::closed`]).
@@ -102,6 +104,7 @@ impl Tacacs {
             },
             idle: tacacs.idle_timeout,
             connections: Arc::new(Semaphore::new(tacacs.max_connections)),
+            enable: tacacs.enable.clone(),
             config,
         }
     }
@@ -226,7 +229,7 @@ impl Tacacs {
             };
             let session_id = header.session_id;
             let plan = match conn.receive(&header, decoded) {
-                Ok(event) => plan_of(event, &mut states, session_id),
+                Ok(event) => plan_of(event, &mut states, session_id, &self.enable),
                 Err(e) => {
                     tracing::debug!(client = %client.name, error = %e, "TACACS+ packet refused");
                     return e.reason();
@@ -242,12 +245,31 @@ impl Tacacs {
                 Plan::Auth {
                     user,
                     mut passcode,
+                    enable: Some(priv_lvl),
+                    ..
+                } if !self.enable.allows(&self.auth.normalize(&user), priv_lvl) => {
+                    // Not allowed to enable (policy, user list or level): FAIL without a check.
+                    passcode.fill(0);
+                    tracing::debug!(client = %client.name, priv_lvl, "TACACS+ enable refused by policy");
+                    Owned::Fail
+                }
+                Plan::Auth {
+                    user,
+                    mut passcode,
                     state,
+                    single,
+                    ..
                 } => {
-                    let (answer, new_state) = self
+                    let (mut answer, mut new_state) = self
                         .authenticate(client, &user, &passcode, state.as_deref())
                         .await;
                     passcode.fill(0);
+                    if let (true, Owned::GetPass(Some(prompt))) = (single, &mut answer) {
+                        // Next Tokencode or New PIN needs another round, which PAP and CHAP
+                        // do not have: FAIL, and say why (the user can log in with ASCII).
+                        answer = Owned::FailWith(std::mem::take(prompt));
+                        new_state = None;
+                    }
                     if let Some(st) = new_state {
                         states.insert(session_id, st);
                     }
@@ -296,7 +318,9 @@ impl Tacacs {
             };
             match &answer {
                 Owned::Pass => self.tstats().passes.fetch_add(1, Ordering::Relaxed),
-                Owned::Fail => self.tstats().fails.fetch_add(1, Ordering::Relaxed),
+                Owned::Fail | Owned::FailWith(_) => {
+                    self.tstats().fails.fetch_add(1, Ordering::Relaxed)
+                }
                 Owned::GetPass(Some(_)) => self.tstats().challenges.fetch_add(1, Ordering::Relaxed),
                 _ => 0,
             };
@@ -419,6 +443,8 @@ enum Owned {
     GetPass(Option<String>),
     Pass,
     Fail,
+    /// FAIL with a specific server_msg (a challenge a single-exchange login cannot answer).
+    FailWith(String),
     Error,
     AuthorPass(Vec<Vec<u8>>),
     AuthorFail,
@@ -459,6 +485,9 @@ impl Owned {
             Owned::Fail => Answer::Fail {
                 server_msg: config.file.prompts.reject.as_bytes(),
             },
+            Owned::FailWith(msg) => Answer::Fail {
+                server_msg: msg.as_bytes(),
+            },
             Owned::Error => Answer::Error {
                 server_msg: b"temporarily unavailable",
             },
@@ -479,6 +508,10 @@ enum Plan {
         user: String,
         passcode: Vec<u8>,
         state: Option<String>,
+        /// `Some(priv_lvl)` for `service=enable`.
+        enable: Option<u8>,
+        /// PAP/CHAP: one exchange, so a challenge cannot be asked (it becomes a FAIL).
+        single: bool,
     },
     Authorize {
         user: String,
@@ -498,29 +531,54 @@ fn user_of(user: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn plan_of(event: Event<'_>, states: &mut HashMap<u32, String>, session_id: u32) -> Plan {
+/// `Some(priv_lvl)` when the session is an enable (`service=enable`).
+fn enable_of(start: &StartInfo<'_>) -> Option<u8> {
+    (start.service == AuthenService::Enable).then_some(start.priv_lvl)
+}
+
+fn plan_of(
+    event: Event<'_>,
+    states: &mut HashMap<u32, String>,
+    session_id: u32,
+    enable: &TacacsEnable,
+) -> Plan {
     match event {
+        // `policy = "deny"`: refuse an enable before asking for anything.
+        Event::NeedUser { start } | Event::NeedPassword { start, .. }
+            if enable_of(&start).is_some() && enable.policy == EnablePolicy::Deny =>
+        {
+            Plan::Answer(Owned::Fail)
+        }
         Event::NeedUser { .. } => Plan::Answer(Owned::GetUser),
         Event::NeedPassword { .. } => Plan::Answer(Owned::GetPass(None)),
         Event::Authenticate {
             user,
             credential: Credential::Password(p),
-            ..
+            start,
         } => match user_of(user) {
             Some(user) => Plan::Auth {
                 user,
                 passcode: p.to_vec(),
                 state: None,
+                enable: enable_of(&start),
+                single: start.authen_type != AuthenType::Ascii,
             },
             None => Plan::Answer(Owned::Fail),
         },
         // CHAP and MS-CHAP cannot carry a one-time code the server could check.
         Event::Authenticate { .. } => Plan::Answer(Owned::Fail),
-        Event::Continue { user, answer, .. } => match (user_of(user), states.remove(&session_id)) {
+        Event::Continue {
+            user,
+            answer,
+            start,
+            ..
+        } => match (user_of(user), states.remove(&session_id)) {
             (Some(user), Some(state)) => Plan::Auth {
                 user,
                 passcode: answer.to_vec(),
                 state: Some(state),
+                enable: enable_of(&start),
+                single: false,
             },
             _ => Plan::Answer(Owned::Fail),
         },

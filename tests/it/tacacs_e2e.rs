@@ -93,6 +93,19 @@ impl Tac {
     }
 
     async fn start(&mut self, sid: u32, authen_type: AuthenType, user: &str, data: &str) {
+        self.start_as(sid, AuthenService::Login, 1, authen_type, user, data)
+            .await;
+    }
+
+    async fn start_as(
+        &mut self,
+        sid: u32,
+        service: AuthenService,
+        priv_lvl: u8,
+        authen_type: AuthenType,
+        user: &str,
+        data: &str,
+    ) {
         let version = if authen_type == AuthenType::Ascii {
             Version::Default
         } else {
@@ -100,9 +113,9 @@ impl Tac {
         };
         let body = Body::AuthenStart(AuthenStart {
             action: AuthenAction::Login,
-            priv_lvl: 1,
+            priv_lvl,
             authen_type,
-            service: AuthenService::Login,
+            service,
             user: user.as_bytes(),
             port: b"tty0",
             rem_addr: b"192.0.2.1",
@@ -251,6 +264,20 @@ async fn tacacs_next_tokencode_round_through_getpass() {
 }
 
 #[tokio::test]
+async fn tacacs_pap_cannot_answer_a_next_tokencode_challenge_so_it_fails_with_the_prompt() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.start(9, AuthenType::Pap, "alice", &format!("1234{}", code(s + 3)))
+        .await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::Fail);
+    assert!(msg.contains("tokencode"), "says why: {msg}");
+    assert_eq!(closed_count(&tg, "encode", 0).await, 0);
+}
+
+#[tokio::test]
 async fn tacacs_wrong_next_tokencode_fails_and_locks() {
     let (tg, addr) = gateway().await;
     tg.pin_user("alice").await;
@@ -291,6 +318,87 @@ async fn tacacs_new_pin_rounds_through_getpass() {
         pap(addr, "carol", &format!("5678{}", code(s + 2))).await,
         AuthenStatus::Pass
     );
+}
+
+/// `enable` as a device sends it: ASCII START with service=enable, GETPASS, the passcode.
+async fn enable(addr: SocketAddr, user: &str, priv_lvl: u8, passcode: &str) -> AuthenStatus {
+    let mut c = Tac::connect(addr).await;
+    c.start_as(
+        21,
+        AuthenService::Enable,
+        priv_lvl,
+        AuthenType::Ascii,
+        user,
+        "",
+    )
+    .await;
+    let (_, status, _) = c.reply().await;
+    if status != AuthenStatus::GetPass {
+        return status;
+    }
+    c.cont(21, 3, passcode).await;
+    c.reply().await.1
+}
+
+#[tokio::test]
+async fn tacacs_enable_asks_for_a_fresh_passcode_and_follows_the_user_list_and_level() {
+    let tg = TestGateway::start_with(&format!(
+        "{TACACS}\n[tacacs.enable]\nusers = [\"alice\"]\nmax_priv_lvl = 14\n"
+    ))
+    .await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    let s = tg.step();
+    assert_eq!(
+        pap(addr, "alice", &format!("1234{}", code(s))).await,
+        AuthenStatus::Pass
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, &format!("1234{}", code(s))).await,
+        AuthenStatus::Fail,
+        "the login's tokencode cannot be replayed for enable"
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Pass
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, "1234000000").await,
+        AuthenStatus::Fail,
+        "wrong passcode"
+    );
+    assert_eq!(
+        enable(addr, "alice", 15, &format!("1234{}", code(s + 2))).await,
+        AuthenStatus::Fail,
+        "above max_priv_lvl"
+    );
+    assert_eq!(
+        enable(addr, "bob", 14, &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Fail,
+        "bob is not in enable.users"
+    );
+    // Refused by policy before the engine ran: bob's tokencode was not consumed.
+    assert_eq!(
+        pap(addr, "bob", &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Pass
+    );
+}
+
+#[tokio::test]
+async fn tacacs_enable_policy_deny_refuses_without_asking() {
+    let tg =
+        TestGateway::start_with(&format!("{TACACS}\n[tacacs.enable]\npolicy = \"deny\"\n")).await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    let pc = format!("1234{}", code(tg.step()));
+    assert_eq!(enable(addr, "alice", 15, &pc).await, AuthenStatus::Fail);
+    let mut c = Tac::connect(addr).await;
+    c.start_as(22, AuthenService::Enable, 15, AuthenType::Pap, "alice", &pc)
+        .await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Fail, "PAP enable too");
+    // A login still works with the same passcode.
+    assert_eq!(ascii(addr, "alice", &pc).await.0, AuthenStatus::Pass);
 }
 
 #[tokio::test]
