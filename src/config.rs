@@ -1438,7 +1438,7 @@ secret = "s3cret"
         assert_eq!(t.max_rounds, 4);
         assert_eq!(t.max_connections, 1024);
         assert_eq!(t.idle_timeout.as_secs(), 60);
-        assert_eq!(t.authorization["default"][1], b"priv-lvl=15");
+        assert_eq!(t.authorization["default"].args[1], b"priv-lvl=15");
         let k: Vec<&[u8]> = c.clients[0].tacacs_keys.iter().map(|k| &k.0[..]).collect();
         assert_eq!(k, [&b"new"[..], b"old", b"from-file-1", b"from-file-2"]);
         assert!(!format!("{:?}", c.clients[0]).contains("from-file"));

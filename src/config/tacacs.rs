@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::tacacs::policy::command_pattern;
+use crate::tacacs::AuthorSet;
 
 /// `[tacacs]`: the TACACS+ front end (RFC 8907).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -33,9 +35,26 @@ pub struct TacacsSection {
     /// `service=enable` logins (RFC 8907 §5.4.2.8, `enable` on a device).
     #[serde(default)]
     pub enable: EnableSection,
-    /// Authorization attribute sets by user name; `default` applies to every other known user.
+    /// Authorization sets by user name; `default` applies to every other known user who is in
+    /// no group.
     #[serde(default)]
     pub authorization: BTreeMap<String, TacacsAuthorSection>,
+    /// Groups in order: a user's set is the first group that lists them (after their own set).
+    #[serde(default)]
+    pub group: Vec<TacacsGroupSection>,
+}
+
+/// `[[tacacs.group]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TacacsGroupSection {
+    /// Group name (referenced by `tacacs.enable.groups`).
+    pub name: String,
+    /// User names (as normalised by `server.user_name_case`).
+    pub members: Vec<String>,
+    /// The group's authorization set.
+    #[serde(flatten)]
+    pub set: TacacsAuthorSection,
 }
 
 /// `[tacacs.enable]`
@@ -48,6 +67,9 @@ pub struct EnableSection {
     /// Only these users may enable (empty = every user who can log in).
     #[serde(default)]
     pub users: Vec<String>,
+    /// Members of these `[[tacacs.group]]`s may enable too.
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// The highest privilege level an enable may ask for (the START's `priv_lvl`).
     #[serde(default = "default_enable_max_priv_lvl")]
     pub max_priv_lvl: u8,
@@ -58,6 +80,7 @@ impl Default for EnableSection {
         EnableSection {
             policy: default_enable_policy(),
             users: Vec::new(),
+            groups: Vec::new(),
             max_priv_lvl: default_enable_max_priv_lvl(),
         }
     }
@@ -77,8 +100,15 @@ pub enum EnablePolicy {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TacacsAuthorSection {
-    /// Arguments answered with PASS_ADD (`service=shell`, `priv-lvl=15`).
+    /// Attributes (`service=shell`, `priv-lvl=15`; `name*value` for optional ones).
+    #[serde(default)]
     pub args: Vec<String>,
+    /// Commands allowed: regular expressions over `cmd cmd-arg …`, anchored at both ends.
+    #[serde(default)]
+    pub permit: Vec<String>,
+    /// Commands refused even when a `permit` pattern matches.
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -115,8 +145,49 @@ pub struct Tacacs {
     pub max_rounds: u8,
     /// The enable policy.
     pub enable: TacacsEnable,
-    /// Authorization arguments by user name (or `default`).
-    pub authorization: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Authorization sets by user name (or `default`).
+    pub authorization: BTreeMap<String, AuthorSet>,
+    /// Groups in configuration order.
+    pub groups: Vec<TacacsGroup>,
+}
+
+/// One `[[tacacs.group]]` after validation.
+#[derive(Debug, Clone)]
+pub struct TacacsGroup {
+    /// Name.
+    pub name: String,
+    /// Members.
+    pub members: BTreeSet<String>,
+    /// Authorization set.
+    pub set: AuthorSet,
+}
+
+impl Tacacs {
+    /// The set that applies to `user` (normalised): their own, else the first group listing
+    /// them, else `default`; `None` = no set (FAIL).
+    pub fn author_set(&self, user: &str) -> Option<&AuthorSet> {
+        self.authorization
+            .get(user)
+            .or_else(|| {
+                self.groups
+                    .iter()
+                    .find(|g| g.members.contains(user))
+                    .map(|g| &g.set)
+            })
+            .or_else(|| self.authorization.get("default"))
+    }
+
+    /// Whether `user` (normalised) may try an enable to `priv_lvl` at all.
+    pub fn enable_allows(&self, user: &str, priv_lvl: u8) -> bool {
+        let e = &self.enable;
+        let listed = (e.users.is_empty() && e.groups.is_empty())
+            || e.users.contains(user)
+            || self
+                .groups
+                .iter()
+                .any(|g| e.groups.contains(&g.name) && g.members.contains(user));
+        e.policy == EnablePolicy::Token && priv_lvl <= e.max_priv_lvl && listed
+    }
 }
 
 /// The enable policy after validation.
@@ -124,19 +195,12 @@ pub struct Tacacs {
 pub struct TacacsEnable {
     /// Token or deny.
     pub policy: EnablePolicy,
-    /// Users allowed to enable (empty = all).
+    /// Users allowed to enable (with `groups` empty too: all).
     pub users: BTreeSet<String>,
+    /// Groups whose members may enable.
+    pub groups: BTreeSet<String>,
     /// Highest privilege level an enable may ask for.
     pub max_priv_lvl: u8,
-}
-
-impl TacacsEnable {
-    /// Whether `user` (normalised) may try an enable to `priv_lvl` at all.
-    pub fn allows(&self, user: &str, priv_lvl: u8) -> bool {
-        self.policy == EnablePolicy::Token
-            && priv_lvl <= self.max_priv_lvl
-            && (self.users.is_empty() || self.users.contains(user))
-    }
 }
 
 /// Validates `[tacacs]`; `err` builds an error naming the file.
@@ -201,24 +265,80 @@ pub(super) fn validate(
         }
         users.insert(u.clone());
     }
+    let mut authorization = BTreeMap::new();
+    for (name, set) in &t.authorization {
+        let key = format!("tacacs.authorization.{name}");
+        authorization.insert(name.clone(), validate_set(&key, set, err)?);
+    }
+    let mut groups: Vec<TacacsGroup> = Vec::new();
+    for (i, g) in t.group.iter().enumerate() {
+        let key = format!("tacacs.group[{i}]");
+        if g.name.is_empty() || groups.iter().any(|o| o.name == g.name) {
+            return Err(err(
+                format!("{key}.name"),
+                format!("{:?}: group names must be non-empty and unique", g.name),
+            ));
+        }
+        let mut members = BTreeSet::new();
+        for (j, m) in g.members.iter().enumerate() {
+            if m.is_empty() {
+                return Err(err(format!("{key}.members[{j}]"), "empty user name".into()));
+            }
+            members.insert(m.clone());
+        }
+        groups.push(TacacsGroup {
+            name: g.name.clone(),
+            members,
+            set: validate_set(&key, &g.set, err)?,
+        });
+    }
+    let mut enable_groups = BTreeSet::new();
+    for (i, g) in t.enable.groups.iter().enumerate() {
+        if !groups.iter().any(|o| &o.name == g) {
+            return Err(err(
+                format!("tacacs.enable.groups[{i}]"),
+                format!("{g:?} is not the name of a [[tacacs.group]]"),
+            ));
+        }
+        enable_groups.insert(g.clone());
+    }
     let enable = TacacsEnable {
         policy: t.enable.policy,
         users,
+        groups: enable_groups,
         max_priv_lvl: t.enable.max_priv_lvl,
     };
-    let mut authorization = BTreeMap::new();
-    for (name, set) in &t.authorization {
-        let key = format!("tacacs.authorization.{name}.args");
-        authorization.insert(name.clone(), validate_args(&key, &set.args, err)?);
-    }
     Ok(Tacacs {
         authorization,
+        groups,
         enable,
         listen,
         max_connections: t.max_connections,
         idle_timeout: std::time::Duration::from_secs(t.idle_timeout_secs),
         max_sessions_per_connection: t.max_sessions_per_connection,
         max_rounds: t.max_rounds,
+    })
+}
+
+/// Checks one authorization set: its arguments and its command patterns.
+fn validate_set(
+    key: &str,
+    set: &TacacsAuthorSection,
+    err: &dyn Fn(String, String) -> ConfigError,
+) -> Result<AuthorSet, ConfigError> {
+    let patterns = |field: &str, list: &[String]| {
+        list.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                command_pattern(p)
+                    .map_err(|e| err(format!("{key}.{field}[{i}]"), format!("{p:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(AuthorSet {
+        args: validate_args(&format!("{key}.args"), &set.args, err)?,
+        permit: patterns("permit", &set.permit)?,
+        deny: patterns("deny", &set.deny)?,
     })
 }
 
@@ -253,9 +373,9 @@ mod tests {
     #[test]
     fn enable_defaults_to_token_for_everyone_up_to_15() {
         let c = load_text(&format!("{MINIMAL}[tacacs]\nlisten = [\"127.0.0.1:0\"]\n")).unwrap();
-        let e = c.tacacs.unwrap().enable;
-        assert_eq!(e.policy, EnablePolicy::Token);
-        assert!(e.allows("anyone", 15));
+        let t = c.tacacs.unwrap();
+        assert_eq!(t.enable.policy, EnablePolicy::Token);
+        assert!(t.enable_allows("anyone", 15));
     }
 
     #[test]
@@ -265,15 +385,79 @@ mod tests {
              [tacacs.enable]\nusers = [\"alice\"]\nmax_priv_lvl = 7\n"
         ))
         .unwrap();
-        let e = c.tacacs.unwrap().enable;
-        assert!(e.allows("alice", 7));
-        assert!(!e.allows("alice", 8), "above max_priv_lvl");
-        assert!(!e.allows("bob", 1), "not listed");
+        let t = c.tacacs.unwrap();
+        assert!(t.enable_allows("alice", 7));
+        assert!(!t.enable_allows("alice", 8), "above max_priv_lvl");
+        assert!(!t.enable_allows("bob", 1), "not listed");
         let c = load_text(&format!(
             "{MINIMAL}[tacacs]\nlisten = [\"127.0.0.1:0\"]\n[tacacs.enable]\npolicy = \"deny\"\n"
         ))
         .unwrap();
-        assert!(!c.tacacs.unwrap().enable.allows("alice", 1));
+        assert!(!c.tacacs.unwrap().enable_allows("alice", 1));
+    }
+
+    const GROUPS: &str = "[tacacs]\nlisten = [\"127.0.0.1:0\"]\n\
+        [tacacs.enable]\ngroups = [\"ops\"]\n\
+        [tacacs.authorization.carol]\nargs = [\"service=shell\", \"priv-lvl=3\"]\n\
+        [tacacs.authorization.default]\nargs = [\"service=shell\", \"priv-lvl=1\"]\n\
+        [[tacacs.group]]\nname = \"ops\"\nmembers = [\"alice\", \"carol\"]\n\
+        args = [\"service=shell\", \"priv-lvl=15\"]\npermit = [\"show .*\"]\ndeny = [\"show secret\"]\n\
+        [[tacacs.group]]\nname = \"helpdesk\"\nmembers = [\"alice\", \"dave\"]\n\
+        args = [\"service=shell\", \"priv-lvl=5\"]\n";
+
+    #[test]
+    fn author_set_is_the_user_then_the_first_group_then_default() {
+        let t = load_text(&format!("{MINIMAL}{GROUPS}"))
+            .unwrap()
+            .tacacs
+            .unwrap();
+        let lvl = |u: &str| t.author_set(u).map(|s| s.args[1].clone());
+        assert_eq!(lvl("carol").unwrap(), b"priv-lvl=3", "own set wins");
+        assert_eq!(lvl("alice").unwrap(), b"priv-lvl=15", "first group");
+        assert_eq!(lvl("dave").unwrap(), b"priv-lvl=5");
+        assert_eq!(lvl("erin").unwrap(), b"priv-lvl=1", "default");
+        assert_eq!(t.author_set("alice").unwrap().deny.len(), 1);
+        assert!(t.enable_allows("alice", 15) && t.enable_allows("carol", 15));
+        assert!(!t.enable_allows("dave", 15), "helpdesk may not enable");
+    }
+
+    #[test]
+    fn group_and_pattern_errors_name_the_key() {
+        for (from, to, key) in [
+            (
+                "permit = [\"show .*\"]",
+                "permit = [\"show (\"]",
+                "tacacs.group[0].permit[0]",
+            ),
+            (
+                "deny = [\"show secret\"]",
+                "deny = [\"[z-a]\"]",
+                "tacacs.group[0].deny[0]",
+            ),
+            (
+                "name = \"helpdesk\"",
+                "name = \"ops\"",
+                "tacacs.group[1].name",
+            ),
+            (
+                "groups = [\"ops\"]",
+                "groups = [\"nope\"]",
+                "tacacs.enable.groups[0]",
+            ),
+            (
+                "members = [\"alice\", \"dave\"]",
+                "members = [\"\"]",
+                "tacacs.group[1].members[0]",
+            ),
+            (
+                "priv-lvl=3",
+                "priv-lvl",
+                "tacacs.authorization.carol.args[1]",
+            ),
+        ] {
+            let e = load_text(&format!("{MINIMAL}{}", GROUPS.replace(from, to))).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
     }
 
     #[test]

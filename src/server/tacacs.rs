@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig, TacacsEnable};
+use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig};
 use crate::engine::{Decision, Reason};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
@@ -34,7 +34,7 @@ use crate::tacacs::{
     AuthorStatus, Body, Connection, ConnectionError, ConnectionLimits, Credential, Event, Header,
     Obfuscation, SessionError, SessionLimits, HEADER_LEN, MAX_BODY_LEN,
 };
-use crate::tacacs::{AuthenService, AuthenType, StartInfo};
+use crate::tacacs::{policy, AuthenService, AuthenType, StartInfo, Verdict};
 
 use super::auth::AuthService;
 
@@ -62,7 +62,7 @@ pub struct Tacacs {
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
-    enable: TacacsEnable,
+    enable_policy: EnablePolicy,
 }
 
 /// Why a connection ended (a bounded label for [`TacacsStats::closed`]).
@@ -104,7 +104,7 @@ impl Tacacs {
             },
             idle: tacacs.idle_timeout,
             connections: Arc::new(Semaphore::new(tacacs.max_connections)),
-            enable: tacacs.enable.clone(),
+            enable_policy: tacacs.enable.policy,
             config,
         }
     }
@@ -115,6 +115,15 @@ impl Tacacs {
             v4 => v4,
         };
         self.clients.iter().find(|c| c.net.contains(&ip))
+    }
+
+    /// The `[tacacs.enable]` check for `user` as sent (normalised here).
+    fn enable_allows(&self, user: &str, priv_lvl: u8) -> bool {
+        let name = self.auth.normalize(user);
+        self.config
+            .tacacs
+            .as_ref()
+            .is_some_and(|t| t.enable_allows(&name, priv_lvl))
     }
 
     fn tstats(&self) -> &TacacsStats {
@@ -229,7 +238,7 @@ impl Tacacs {
             };
             let session_id = header.session_id;
             let plan = match conn.receive(&header, decoded) {
-                Ok(event) => plan_of(event, &mut states, session_id, &self.enable),
+                Ok(event) => plan_of(event, &mut states, session_id, self.enable_policy),
                 Err(e) => {
                     tracing::debug!(client = %client.name, error = %e, "TACACS+ packet refused");
                     return e.reason();
@@ -247,7 +256,7 @@ impl Tacacs {
                     mut passcode,
                     enable: Some(priv_lvl),
                     ..
-                } if !self.enable.allows(&self.auth.normalize(&user), priv_lvl) => {
+                } if !self.enable_allows(&user, priv_lvl) => {
                     // Not allowed to enable (policy, user list or level): FAIL without a check.
                     passcode.fill(0);
                     tracing::debug!(client = %client.name, priv_lvl, "TACACS+ enable refused by policy");
@@ -275,7 +284,7 @@ impl Tacacs {
                     }
                     answer
                 }
-                Plan::Authorize { user } => self.authorize(&user).await,
+                Plan::Authorize { user, args } => self.authorize(&user, &args).await,
                 Plan::Account {
                     user,
                     flags,
@@ -287,7 +296,9 @@ impl Tacacs {
             }
             let written = {
                 let args: Vec<&[u8]> = match &answer {
-                    Owned::AuthorPass(a) => a.iter().map(Vec::as_slice).collect(),
+                    Owned::AuthorPass(a) | Owned::AuthorRepl(a) => {
+                        a.iter().map(Vec::as_slice).collect()
+                    }
                     _ => Vec::new(),
                 };
                 let wire = answer.as_answer(&self.config, &args);
@@ -371,8 +382,9 @@ impl Tacacs {
         }
     }
 
-    /// Authorization: the user's own set, else `default`; FAIL for unknown users or no set.
-    async fn authorize(&self, user: &str) -> Owned {
+    /// Authorization: the user's own set, else their first group's, else `default`; FAIL for
+    /// unknown users, no set, or a command the set does not permit.
+    async fn authorize(&self, user: &str, args: &[Vec<u8>]) -> Owned {
         self.tstats().authorizations.fetch_add(1, Ordering::Relaxed);
         if user.is_empty() {
             return Owned::AuthorFail;
@@ -389,13 +401,14 @@ impl Tacacs {
         let Some(t) = &self.config.tacacs else {
             return Owned::AuthorFail;
         };
-        match t
-            .authorization
-            .get(&name)
-            .or_else(|| t.authorization.get("default"))
-        {
-            Some(args) => Owned::AuthorPass(args.clone()),
-            None => Owned::AuthorFail,
+        let Some(set) = t.author_set(&name) else {
+            return Owned::AuthorFail;
+        };
+        let list: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        match policy::authorize(set, &Args::from_list(&list)) {
+            Verdict::PassAdd(a) => Owned::AuthorPass(a),
+            Verdict::PassRepl(a) => Owned::AuthorRepl(a),
+            Verdict::Fail => Owned::AuthorFail,
         }
     }
 
@@ -447,6 +460,7 @@ enum Owned {
     FailWith(String),
     Error,
     AuthorPass(Vec<Vec<u8>>),
+    AuthorRepl(Vec<Vec<u8>>),
     AuthorFail,
     AuthorError,
     AcctSuccess,
@@ -492,6 +506,7 @@ impl Owned {
                 server_msg: b"temporarily unavailable",
             },
             Owned::AuthorPass(_) => author(AuthorStatus::PassAdd, Args::from_list(args)),
+            Owned::AuthorRepl(_) => author(AuthorStatus::PassRepl, Args::from_list(args)),
             Owned::AuthorFail => author(AuthorStatus::Fail, Args::empty()),
             Owned::AuthorError => author(AuthorStatus::Error, Args::empty()),
             Owned::AcctSuccess => acct(AcctStatus::Success),
@@ -515,6 +530,7 @@ enum Plan {
     },
     Authorize {
         user: String,
+        args: Vec<Vec<u8>>,
     },
     Account {
         user: String,
@@ -540,12 +556,12 @@ fn plan_of(
     event: Event<'_>,
     states: &mut HashMap<u32, String>,
     session_id: u32,
-    enable: &TacacsEnable,
+    enable: EnablePolicy,
 ) -> Plan {
     match event {
         // `policy = "deny"`: refuse an enable before asking for anything.
         Event::NeedUser { start } | Event::NeedPassword { start, .. }
-            if enable_of(&start).is_some() && enable.policy == EnablePolicy::Deny =>
+            if enable_of(&start).is_some() && enable == EnablePolicy::Deny =>
         {
             Plan::Answer(Owned::Fail)
         }
@@ -586,6 +602,7 @@ fn plan_of(
         Event::Unsupported { .. } => Plan::Answer(Owned::Fail),
         Event::Authorize(r) => Plan::Authorize {
             user: user_of(r.user).unwrap_or_default(),
+            args: r.args.iter().map(<[u8]>::to_vec).collect(),
         },
         Event::Account(r) => {
             // Keep what identifies the record; bounded (the codec caps each argument at 255).

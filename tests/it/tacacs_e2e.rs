@@ -30,6 +30,13 @@ args = ["service=shell", "priv-lvl=1"]
 [tacacs.authorization.alice]
 args = ["service=shell", "priv-lvl=15"]
 
+[[tacacs.group]]
+name = "netops"
+members = ["carol", "alice"]
+args = ["service=shell", "priv-lvl=7", "idletime*30"]
+permit = ["show .*", "ping [0-9.]+"]
+deny = ["show running-config.*"]
+
 [[client]]
 name = "switch"
 address = "127.0.0.1/32"
@@ -630,6 +637,82 @@ async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
         .map(|r| r.method.as_str())
         .collect();
     assert_eq!(acct, ["accounting_start", "accounting_stop"]);
+}
+
+/// Authorization status octets (RFC 8907 §6.2).
+const PASS_ADD: u64 = 0x01;
+const PASS_REPL: u64 = 0x02;
+const AUTHOR_FAIL: u64 = 0x10;
+
+#[tokio::test]
+async fn tacacs_interop_group_sets_with_command_patterns_pass_add_repl_and_fail() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("carol").await;
+    let author = |user: &'static str, args: &'static [&'static str]| async move {
+        let mut a = vec!["author", user];
+        a.extend_from_slice(args);
+        let r = py(addr, &a).await;
+        let args: Vec<String> = serde_json::from_value(r["args"].clone()).unwrap();
+        (r["status"].as_u64().unwrap(), args)
+    };
+    // carol is in the group: its attributes are added to an exec request…
+    let (status, args) = author("carol", &["service=shell", "cmd="]).await;
+    assert_eq!(status, PASS_ADD, "{args:?}");
+    assert_eq!(args, ["priv-lvl=7", "idletime*30"]);
+    // …and replace a higher level the device asked for.
+    let (status, args) = author("carol", &["service=shell", "cmd=", "priv-lvl=15"]).await;
+    assert_eq!(status, PASS_REPL, "{args:?}");
+    assert!(args.contains(&"priv-lvl=7".to_string()), "{args:?}");
+    assert!(!args.contains(&"priv-lvl=15".to_string()), "{args:?}");
+    // Another service than the set's: FAIL.
+    let (status, _) = author("carol", &["service=ppp", "protocol=ip"]).await;
+    assert_eq!(status, AUTHOR_FAIL);
+    // Commands: permitted, denied by a deny pattern, not permitted.
+    let cmd = |user: &'static str, c: &'static [&'static str]| author(user, c);
+    let (status, args) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=show",
+            "cmd-arg=version",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!((status, args.len()), (PASS_ADD, 0));
+    let (status, _) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=show",
+            "cmd-arg=running-config",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!(status, AUTHOR_FAIL, "deny pattern");
+    let (status, _) = cmd("carol", &["service=shell", "cmd=reload", "cmd-arg=<cr>"]).await;
+    assert_eq!(status, AUTHOR_FAIL, "not permitted");
+    let (status, _) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=ping",
+            "cmd-arg=192.0.2.1",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!(status, PASS_ADD);
+    // alice's own set overrides the group: priv-lvl 15, and no command is permitted.
+    let (status, args) = author("alice", &["service=shell", "cmd="]).await;
+    assert_eq!(status, PASS_ADD);
+    assert_eq!(args, ["priv-lvl=15"]);
+    let (status, _) = cmd("alice", &["service=shell", "cmd=show", "cmd-arg=version"]).await;
+    assert_eq!(status, AUTHOR_FAIL);
+    let (status, _) = cmd("nobody", &["service=shell", "cmd=show", "cmd-arg=version"]).await;
+    assert_eq!(status, AUTHOR_FAIL, "unknown user");
 }
 
 #[tokio::test]
