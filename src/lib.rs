@@ -11,11 +11,13 @@
 //! - [`store`]: SQLite/PostgreSQL persistence, migrations, group-commit writer.
 //! - [`server`]: the I/O: UDP listeners, caches, the auth service, lifecycle.
 //! - [`admin`]: admin operations shared by the CLI (and later the HTTP API).
+//! - [`audit`]: audit log lines, export (JSON lines, CSV) and retention.
 //! - [`config`], [`cli`], [`keys`], [`clock`], [`stats`], [`model`]: the rest.
 
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
