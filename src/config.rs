@@ -90,6 +90,29 @@ pub struct FileConfig {
     /// The Prometheus and health endpoint; absent = no metrics listener.
     #[serde(default)]
     pub metrics: Option<MetricsSection>,
+    /// The audit log's retention.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: how long the audit log keeps records.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Records older than this many days are deleted (hourly by the gateway, or by
+    /// `tokengate audit prune`); 0 keeps them forever.
+    pub retention_days: u32,
+    /// Rows deleted per transaction when pruning (1..=100000).
+    pub prune_batch: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            retention_days: 0,
+            prune_batch: 1_000,
+        }
+    }
 }
 
 /// `[metrics]`: HTTP listener for `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
@@ -862,6 +885,9 @@ impl Config {
                 "radius.max_in_flight".into(),
                 "must be at least 1".into(),
             ));
+        }
+        if !(1..=100_000).contains(&file.audit.prune_batch) {
+            return Err(err("audit.prune_batch".into(), "must be 1..=100000".into()));
         }
         if !(10..=3600).contains(&file.challenge.ttl_secs) {
             return Err(err("challenge.ttl_secs".into(), "must be 10..=3600".into()));

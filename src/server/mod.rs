@@ -222,6 +222,16 @@ impl Gateway {
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
+        let retention = &config.file.audit;
+        if retention.retention_days > 0 {
+            tracker.spawn(crate::audit::retention_loop(
+                store.clone(),
+                clock.clone(),
+                retention.retention_days,
+                retention.prune_batch,
+                cancel.clone(),
+            ));
+        }
         if let Some(local) = metrics_addr {
             // Logged after the RADIUS listeners: scripts read the first `local=` as RADIUS.
             tracing::info!(%local, "metrics listening");
