@@ -5,14 +5,17 @@
 //! in-flight requests finish and be answered, flushes the writer and closes the database. All
 //! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns);
 //! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured and the TACACS+
-//! front end ([`tacacs`]) when `[tacacs]` is.
+//! front end ([`tacacs`]) when `[tacacs]` is, and the monitoring listener ([`health`]: `/metrics`,
+//! `/healthz`, `/readyz`) when `[metrics]` is.
 
 pub mod auth;
+pub mod health;
 pub mod http;
 pub mod radius;
 pub mod tacacs;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -21,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::otp::MasterKey;
 use crate::stats::Stats;
 use crate::store::{Store, StoreOptions, WriterHandle};
@@ -44,6 +48,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The metrics registry refused a metric (a bug, reported rather than hidden).
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -64,11 +71,15 @@ pub struct Gateway {
     pub auth: Arc<AuthService>,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Prometheus metrics (rendered at `/metrics`).
+    pub metrics: Arc<Metrics>,
     /// The clock (tests may advance it).
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
     tacacs_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    ready: Arc<AtomicBool>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     writer_task: tokio::task::JoinHandle<()>,
@@ -119,6 +130,7 @@ impl Gateway {
         let (writer, writer_task) =
             WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
         let stats = Arc::new(Stats::default());
+        let writer_stats = writer.stats();
         let auth = Arc::new(AuthService::new(
             config.clone(),
             store.clone(),
@@ -127,13 +139,31 @@ impl Gateway {
             key.seed_cipher(),
             clock.clone(),
         ));
+        let metrics = Arc::new(Metrics::new(stats.clone(), writer_stats, auth.clone())?);
+        let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let radius = Arc::new(radius::Radius::new(
             config.clone(),
             auth.clone(),
             stats.clone(),
+            &metrics,
         ));
+        // The monitoring listener is bound first and served at once, so `/readyz` answers 503
+        // until every other listener is bound.
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics_listen {
+            let bind_err = |source| StartError::Bind { addr, source };
+            let listener = http::bind(addr).await.map_err(bind_err)?;
+            let local = listener.local_addr().map_err(bind_err)?;
+            metrics_addr = Some(local);
+            let state = Arc::new(health::HealthState::new(
+                metrics.clone(),
+                store.clone(),
+                ready.clone(),
+            ));
+            tracker.spawn(http::serve(listener, health::router(state), cancel.clone()));
+        }
         // Bind the admin API before any listener task starts, so a taken port fails the start early.
         let admin = match &config.admin_api {
             None => None,
@@ -185,6 +215,7 @@ impl Gateway {
                 auth.clone(),
                 store.clone(),
                 stats.clone(),
+                &metrics,
             ));
             for addr in &t.listen {
                 let bind_err = |source| StartError::Bind {
@@ -208,15 +239,33 @@ impl Gateway {
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
+        let retention = &config.file.audit;
+        if retention.retention_days > 0 {
+            tracker.spawn(crate::audit::retention_loop(
+                store.clone(),
+                clock.clone(),
+                retention.retention_days,
+                retention.prune_batch,
+                cancel.clone(),
+            ));
+        }
+        if let Some(local) = metrics_addr {
+            // Logged after the RADIUS listeners: scripts read the first `local=` as RADIUS.
+            tracing::info!(%local, "metrics listening");
+        }
+        ready.store(true, Ordering::Release);
         Ok(Gateway {
             config,
             store,
             auth,
             stats,
+            metrics,
             clock,
             radius_addrs,
             tacacs_addrs,
             admin_addr,
+            metrics_addr,
+            ready,
             cancel,
             tracker,
             writer_task,
@@ -239,8 +288,14 @@ impl Gateway {
         self.admin_addr
     }
 
+    /// The bound metrics listener address, when `[metrics]` is configured (actual port for `:0`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops reading, answers what is in flight, flushes pending writes, closes the database.
     pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;

@@ -913,6 +913,55 @@ async fn audit_since_filters_orders_and_limits() {
 }
 
 #[tokio::test]
+async fn audit_pages_follow_at_then_id_and_stop_at_until() {
+    for (store, _db) in all_test_stores().await {
+        // Inserted out of time order; three share at = 20.
+        for (at, name) in [
+            (20, "b"),
+            (10, "a"),
+            (20, "c"),
+            (40, "e"),
+            (20, "d"),
+            (5, "z"),
+        ] {
+            store.insert_audit(&audit(at, name, "ok")).await.unwrap();
+        }
+        let mut cursor = AuditCursor::start(10);
+        let mut seen = Vec::new();
+        loop {
+            let page = store.audit_page(cursor, 40, 2).await.unwrap();
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(|(_, r)| r.user_name.clone()));
+            match page.last() {
+                Some((c, _)) if page.len() == 2 => cursor = *c,
+                _ => break,
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d"], "{:?}", store.backend());
+    }
+}
+
+#[tokio::test]
+async fn audit_delete_before_is_bounded_and_spares_newer_rows() {
+    for (store, _db) in all_test_stores().await {
+        for at in [1, 2, 3, 4, 5, 100, 101] {
+            store.insert_audit(&audit(at, "old", "ok")).await.unwrap();
+        }
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 3);
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 2);
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 0);
+        let left: Vec<i64> = store
+            .audit_since(0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(left, [100, 101], "{:?}", store.backend());
+    }
+}
+
+#[tokio::test]
 async fn undecodable_rows_are_corrupt_errors_not_panics() {
     for (store, _db) in all_test_stores().await {
         store
