@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::{Config, NameCase};
+use crate::engine::ChapResponse;
 use crate::engine::{self, AuthRequest, Ctx, LiveCode, LiveToken, Outcome, Principal, StateLookup};
 use crate::model::{AuditRecord, Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
@@ -230,12 +231,39 @@ impl AuthService {
         client: &str,
         protocol: &str,
     ) -> Result<AuthResult, AuthError> {
+        self.authenticate_with(raw_user_name, passcode, None, state, client, protocol)
+            .await
+    }
+
+    /// A CHAP login (single exchange): the engine looks for the tokencode the response was
+    /// made from (tokens without a PIN only) and judges it like [`AuthService::authenticate`].
+    pub async fn authenticate_chap(
+        &self,
+        raw_user_name: &str,
+        chap: ChapResponse<'_>,
+        client: &str,
+        protocol: &str,
+    ) -> Result<AuthResult, AuthError> {
+        self.authenticate_with(raw_user_name, b"", Some(chap), None, client, protocol)
+            .await
+    }
+
+    async fn authenticate_with(
+        &self,
+        raw_user_name: &str,
+        passcode: &[u8],
+        chap: Option<ChapResponse<'_>>,
+        state: Option<&str>,
+        client: &str,
+        protocol: &str,
+    ) -> Result<AuthResult, AuthError> {
         let name = self.normalize(raw_user_name);
         let req = AuthRequest {
             user_name: raw_user_name,
             passcode,
             client,
             protocol,
+            chap,
         };
         let now = self.clock.now();
         let ttl = i64::try_from(self.config.file.challenge.ttl_secs).unwrap_or(120);

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig};
-use crate::engine::{Decision, Reason};
+use crate::engine::{ChapResponse, Decision, Reason};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
 use crate::store::Store;
@@ -42,6 +42,9 @@ use super::auth::AuthService;
 const USER_PROMPT: &[u8] = b"Username: ";
 /// Prompt of the first GETPASS reply.
 const PASS_PROMPT: &[u8] = b"Passcode: ";
+/// server_msg of every failed CHAP login.
+const CHAP_FAIL: &str =
+    "Access denied. CHAP works only with tokens without a PIN (tokencode alone); use PAP or ASCII login for PIN + tokencode.";
 /// Largest reply we encode (prompts and authorization arguments are bounded by config).
 const REPLY_BUF: usize = 16 * 1024;
 
@@ -270,7 +273,7 @@ impl Tacacs {
                     ..
                 } => {
                     let (mut answer, mut new_state) = self
-                        .authenticate(client, &user, &passcode, state.as_deref())
+                        .authenticate(client, &user, &passcode, state.as_deref(), None)
                         .await;
                     passcode.fill(0);
                     if let (true, Owned::GetPass(Some(prompt))) = (single, &mut answer) {
@@ -283,6 +286,31 @@ impl Tacacs {
                         states.insert(session_id, st);
                     }
                     answer
+                }
+                Plan::Chap {
+                    user,
+                    id,
+                    challenge,
+                    response,
+                    enable,
+                } => {
+                    if enable.is_some_and(|lvl| !self.enable_allows(&user, lvl)) {
+                        Owned::Fail
+                    } else {
+                        let chap = ChapResponse {
+                            id,
+                            challenge: &challenge,
+                            response: &response,
+                        };
+                        // A Next Tokencode challenge becomes FAIL with its prompt (one exchange).
+                        match self
+                            .authenticate(client, &user, b"", None, Some(chap))
+                            .await
+                        {
+                            (Owned::GetPass(Some(prompt)), _) => Owned::FailWith(prompt),
+                            (answer, _) => answer,
+                        }
+                    }
                 }
                 Plan::Authorize { user, args } => self.authorize(&user, &args).await,
                 Plan::Account {
@@ -357,12 +385,21 @@ impl Tacacs {
         user: &str,
         passcode: &[u8],
         state: Option<&str>,
+        chap: Option<ChapResponse<'_>>,
     ) -> (Owned, Option<String>) {
-        let result = match self
-            .auth
-            .authenticate(user, passcode, state, &client.name, "tacacs")
-            .await
-        {
+        let result = match chap {
+            None => {
+                self.auth
+                    .authenticate(user, passcode, state, &client.name, "tacacs")
+                    .await
+            }
+            Some(c) => {
+                self.auth
+                    .authenticate_chap(user, c, &client.name, "tacacs")
+                    .await
+            }
+        };
+        let result = match result {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, client = %client.name, "TACACS+ authentication failed");
@@ -375,6 +412,8 @@ impl Tacacs {
         }
         match &out.decision {
             Decision::Accept => (Owned::Pass, None),
+            // The same text for every CHAP failure, so it tells nothing about the user.
+            Decision::Reject if chap.is_some() => (Owned::FailWith(CHAP_FAIL.into()), None),
             Decision::Reject => (Owned::Fail, None),
             Decision::Challenge { state, prompt, .. } => {
                 (Owned::GetPass(Some(prompt.clone())), Some(state.clone()))
@@ -528,6 +567,15 @@ enum Plan {
         /// PAP/CHAP: one exchange, so a challenge cannot be asked (it becomes a FAIL).
         single: bool,
     },
+    /// CHAP (single exchange).
+    Chap {
+        user: String,
+        id: u8,
+        challenge: Vec<u8>,
+        response: [u8; 16],
+        /// `Some(priv_lvl)` for `service=enable`.
+        enable: Option<u8>,
+    },
     Authorize {
         user: String,
         args: Vec<Vec<u8>>,
@@ -581,7 +629,27 @@ fn plan_of(
             },
             None => Plan::Answer(Owned::Fail),
         },
-        // CHAP and MS-CHAP cannot carry a one-time code the server could check.
+        Event::Authenticate {
+            user,
+            credential:
+                Credential::Chap {
+                    id,
+                    challenge,
+                    response,
+                },
+            start,
+        } => match user_of(user) {
+            Some(user) => Plan::Chap {
+                user,
+                id,
+                challenge: challenge.to_vec(),
+                response: *response,
+                enable: enable_of(&start),
+            },
+            None => Plan::Answer(Owned::FailWith(CHAP_FAIL.into())),
+        },
+        // MS-CHAP hashes the password with MD4 of its UTF-16 form: no tokencode can be matched
+        // against the few candidates as cheaply, and no device needs it for logins.
         Event::Authenticate { .. } => Plan::Answer(Owned::Fail),
         Event::Continue {
             user,

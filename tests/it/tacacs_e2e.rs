@@ -639,6 +639,54 @@ async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
     assert_eq!(acct, ["accounting_start", "accounting_stop"]);
 }
 
+#[tokio::test]
+async fn tacacs_interop_chap_with_an_app_token_window_replay_lockout_and_clear_failures() {
+    let (tg, addr) = gateway().await;
+    let app = OtpMode::Totp { period: 30 };
+    tg.user_with_token("dave", None, TokenKind::App, app).await;
+    tg.user_with_token("erin", None, TokenKind::App, app).await;
+    tg.user_with_token("frank", None, TokenKind::App, app).await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let chap = |user: &'static str, secret: String| async move {
+        py(addr, &["authen-chap", user, &secret]).await
+    };
+    let r = chap("dave", code(s)).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = chap("dave", code(s)).await;
+    assert_eq!(r["valid"], false, "replay: {r}");
+    assert!(r["server_msg"].as_str().unwrap().contains("CHAP"), "{r}");
+    let r = chap("dave", code(s + 1)).await;
+    assert_eq!(r["valid"], true, "next step, inside the window: {r}");
+
+    // A code only in the wide window needs Next Tokencode, which CHAP cannot ask: FAIL with
+    // the prompt.
+    let r = chap("erin", code(s + 3)).await;
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(
+        r["server_msg"].as_str().unwrap().contains("tokencode"),
+        "{r}"
+    );
+
+    // PIN + tokencode cannot be checked through CHAP: FAIL with a clear message.
+    let r = chap("alice", format!("1234{}", code(s))).await;
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(
+        r["server_msg"].as_str().unwrap().contains("without a PIN"),
+        "{r}"
+    );
+    // Unknown users get the same text.
+    let r = chap("nobody", code(s)).await;
+    assert!(r["server_msg"].as_str().unwrap().contains("without a PIN"));
+
+    // Lockout: five wrong CHAP responses lock frank; then the right code fails too.
+    for _ in 0..5 {
+        assert_eq!(chap("frank", "000000".into()).await["valid"], false);
+    }
+    assert_eq!(chap("frank", code(s)).await["valid"], false, "locked");
+    assert!(tg.admin().show_user("frank").await.unwrap().user.locked);
+}
+
 /// Authorization status octets (RFC 8907 §6.2).
 const PASS_ADD: u64 = 0x01;
 const PASS_REPL: u64 = 0x02;
