@@ -20,7 +20,7 @@ use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
 mod tacacs;
-pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection};
+pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection, TacacsTls};
 
 /// The only configuration format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;

@@ -68,6 +68,7 @@ pub struct Gateway {
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
     tacacs_addrs: Vec<SocketAddr>,
+    tacacs_tls_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -161,6 +162,7 @@ impl Gateway {
             );
         }
         let mut tacacs_addrs = Vec::new();
+        let mut tacacs_tls_addrs = Vec::new();
         if let Some(t) = &config.tacacs {
             let front = Arc::new(tacacs::Tacacs::new(
                 config.clone(),
@@ -169,20 +171,32 @@ impl Gateway {
                 store.clone(),
                 stats.clone(),
             ));
-            for addr in &t.listen {
+            // Plain TCP listeners, then TLS ones (RFC 9887): same front end, own acceptor.
+            let plain = t.listen.iter().map(|a| (a, None));
+            let tls = t.tls.iter().flat_map(|tls| {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+                tls.listen.iter().map(move |a| (a, Some(acceptor.clone())))
+            });
+            for (addr, acceptor) in plain.chain(tls) {
                 let bind_err = |source| StartError::Bind {
                     addr: *addr,
                     source,
                 };
                 let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
                 let local = listener.local_addr().map_err(bind_err)?;
-                tacacs_addrs.push(local);
-                tracing::info!(%local, "TACACS+ listening");
-                tracker.spawn(
-                    front
-                        .clone()
-                        .serve(listener, cancel.clone(), tracker.clone()),
-                );
+                if acceptor.is_some() {
+                    tacacs_tls_addrs.push(local);
+                    tracing::info!(%local, "TACACS+ over TLS listening");
+                } else {
+                    tacacs_addrs.push(local);
+                    tracing::info!(%local, "TACACS+ listening");
+                }
+                tracker.spawn(front.clone().serve(
+                    listener,
+                    acceptor,
+                    cancel.clone(),
+                    tracker.clone(),
+                ));
             }
         }
         if let Some((listener, router, local)) = admin {
@@ -199,6 +213,7 @@ impl Gateway {
             clock,
             radius_addrs,
             tacacs_addrs,
+            tacacs_tls_addrs,
             admin_addr,
             cancel,
             tracker,
@@ -215,6 +230,11 @@ impl Gateway {
     /// `[tacacs]`.
     pub fn tacacs_addrs(&self) -> &[SocketAddr] {
         &self.tacacs_addrs
+    }
+
+    /// The bound TACACS+ over TLS addresses (`tls_listen`, actual ports for `:0`).
+    pub fn tacacs_tls_addrs(&self) -> &[SocketAddr] {
+        &self.tacacs_tls_addrs
     }
 
     /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).

@@ -18,9 +18,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -80,10 +81,11 @@ impl Tacacs {
         store: Store,
         stats: Arc<Stats>,
     ) -> Tacacs {
+        // Every client: over plain TCP only those with keys are served; over TLS any client whose
+        // address matches (its certificate is the credential, RFC 9887).
         let mut clients: Vec<Arc<TacClient>> = config
             .clients
             .iter()
-            .filter(|c| !c.tacacs_keys.is_empty())
             .map(|c| {
                 Arc::new(TacClient {
                     name: c.name.clone(),
@@ -112,12 +114,15 @@ impl Tacacs {
         }
     }
 
-    fn find(&self, ip: IpAddr) -> Option<&Arc<TacClient>> {
+    /// The client for a source address: with a TACACS+ key for plain TCP, any for TLS.
+    fn find(&self, ip: IpAddr, tls: bool) -> Option<&Arc<TacClient>> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        self.clients.iter().find(|c| c.net.contains(&ip))
+        self.clients
+            .iter()
+            .find(|c| c.net.contains(&ip) && (tls || !c.keys.is_empty()))
     }
 
     /// The `[tacacs.enable]` check for `user` as sent (normalised here).
@@ -134,9 +139,12 @@ impl Tacacs {
     }
 
     /// Accepts connections on `listener` until `cancel` fires; each is served on `tracker`.
+    /// With `tls`, each connection first completes a TLS 1.3 handshake with a verified client
+    /// certificate (RFC 9887); nothing else is read on that port.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
+        tls: Option<TlsAcceptor>,
         cancel: CancellationToken,
         tracker: TaskTracker,
     ) {
@@ -153,7 +161,7 @@ impl Tacacs {
                     }
                 },
             };
-            let Some(client) = self.find(src.ip()).cloned() else {
+            let Some(client) = self.find(src.ip(), tls.is_some()).cloned() else {
                 self.tstats().closed("unknown_client");
                 drop(stream);
                 continue;
@@ -166,19 +174,47 @@ impl Tacacs {
             self.tstats().connections.fetch_add(1, Ordering::Relaxed);
             let this = self.clone();
             let cancel = cancel.clone();
+            let tls = tls.clone();
             tracker.spawn(async move {
                 let _permit = permit;
-                let reason = this.connection(stream, &client, &cancel).await;
+                let reason = match tls {
+                    None => this.connection(stream, &client, &cancel, false).await,
+                    Some(acceptor) => match this.handshake(&acceptor, stream, &cancel).await {
+                        Ok(stream) => this.connection(stream, &client, &cancel, true).await,
+                        Err(reason) => reason,
+                    },
+                };
                 tracing::debug!(client = %client.name, reason, "TACACS+ connection closed");
                 this.tstats().closed(reason);
             });
         }
     }
 
-    /// Reads exactly `buf.len()` bytes, or says why not.
-    async fn read_exact(
+    /// The TLS handshake, bounded by the idle timeout; a failure is a counted reason.
+    async fn handshake(
         &self,
-        stream: &mut TcpStream,
+        acceptor: &TlsAcceptor,
+        stream: TcpStream,
+        cancel: &CancellationToken,
+    ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, CloseReason> {
+        tokio::select! {
+            _ = cancel.cancelled() => Err("shutdown"),
+            r = tokio::time::timeout(self.idle, acceptor.accept(stream)) => match r {
+                Err(_) => Err("tls_handshake_timeout"),
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => {
+                    let reason = tls_failure(&e);
+                    tracing::debug!(error = %e, reason, "TACACS+ TLS handshake failed");
+                    Err(reason)
+                }
+            },
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes, or says why not.
+    async fn read_exact<S: AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
         buf: &mut [u8],
         cancel: &CancellationToken,
         eof: CloseReason,
@@ -194,12 +230,14 @@ impl Tacacs {
         }
     }
 
-    /// Serves one connection; returns why it ended.
-    async fn connection(
+    /// Serves one connection; returns why it ended. Inside TLS bodies travel clear (the
+    /// UNENCRYPTED flag set) and an obfuscated packet ends the connection (RFC 9887 §4).
+    async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut stream: TcpStream,
+        mut stream: S,
         client: &TacClient,
         cancel: &CancellationToken,
+        tls: bool,
     ) -> CloseReason {
         let keys: Vec<&[u8]> = client.keys.iter().map(Vec::as_slice).collect();
         let mut conn = Connection::new(self.limits);
@@ -228,13 +266,20 @@ impl Tacacs {
             {
                 return r;
             }
-            if !header.is_obfuscated() {
-                return "unencrypted_refused";
-            }
-            let Some(key_index) = deobfuscate_with_keys(&keys, &header, &mut body) else {
-                return "bad_key";
+            let obfuscation = if tls {
+                if header.is_obfuscated() {
+                    return "obfuscated_in_tls";
+                }
+                Obfuscation::Clear
+            } else {
+                if !header.is_obfuscated() {
+                    return "unencrypted_refused";
+                }
+                let Some(key_index) = deobfuscate_with_keys(&keys, &header, &mut body) else {
+                    return "bad_key";
+                };
+                Obfuscation::Key(keys.get(key_index).copied().unwrap_or_default())
             };
-            let key = keys.get(key_index).copied().unwrap_or_default();
             let decoded = match Body::decode(&header, &body) {
                 Ok(b) => b,
                 Err(e) => return e.reason(),
@@ -330,7 +375,7 @@ impl Tacacs {
                     _ => Vec::new(),
                 };
                 let wire = answer.as_answer(&self.config, &args);
-                match conn.answer(session_id, &wire, Obfuscation::Key(key), &mut out) {
+                match conn.answer(session_id, &wire, obfuscation, &mut out) {
                     Ok(bytes) => Ok(bytes.len()),
                     Err(ConnectionError::Session {
                         error: SessionError::RoundLimit,
@@ -342,7 +387,7 @@ impl Tacacs {
                         let fail = Answer::Fail {
                             server_msg: self.config.file.prompts.reject.as_bytes(),
                         };
-                        conn.answer(session_id, &fail, Obfuscation::Key(key), &mut out)
+                        conn.answer(session_id, &fail, obfuscation, &mut out)
                             .map(|b| b.len())
                     }
                     Err(e) => Err(e),
@@ -699,5 +744,20 @@ fn plan_of(
                 detail,
             }
         }
+    }
+}
+
+/// A bounded label for a failed TLS handshake.
+fn tls_failure(e: &std::io::Error) -> CloseReason {
+    use rustls::Error as E;
+    match e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) {
+        Some(E::NoCertificatesPresented) => "tls_no_client_certificate",
+        Some(E::InvalidCertificate(_)) => "tls_bad_client_certificate",
+        Some(E::InvalidMessage(_)) => "tls_not_tls",
+        Some(E::PeerIncompatible(_)) => "tls_incompatible",
+        Some(E::AlertReceived(_)) => "tls_alert_received",
+        Some(_) => "tls_handshake_failed",
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "tls_client_closed",
+        None => "tls_io_error",
     }
 }

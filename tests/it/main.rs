@@ -10,3 +10,4 @@ mod invariants;
 mod multi_instance;
 mod radius_e2e;
 mod tacacs_e2e;
+mod tacacs_tls;

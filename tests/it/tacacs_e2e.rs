@@ -168,7 +168,7 @@ async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenStatus {
 }
 
 /// Waits until a close reason has been counted (the server counts after closing).
-async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
+pub async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
     for _ in 0..100 {
         let n = tg.gw().stats.tacacs.closed_count(reason);
         if n >= want {
