@@ -87,6 +87,41 @@ pub struct FileConfig {
     /// The TACACS+ front end (plain TCP); absent = no TACACS+ listener.
     #[serde(default)]
     pub tacacs: Option<TacacsSection>,
+    /// The Prometheus and health endpoint; absent = no metrics listener.
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
+    /// The audit log's retention.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: how long the audit log keeps records.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Records older than this many days are deleted (hourly by the gateway, or by
+    /// `tokengate audit prune`); 0 keeps them forever.
+    pub retention_days: u32,
+    /// Rows deleted per transaction when pruning (1..=100000).
+    pub prune_batch: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            retention_days: 0,
+            prune_batch: 1_000,
+        }
+    }
+}
+
+/// `[metrics]`: HTTP listener for `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// TCP address to listen on (`127.0.0.1:9812`). No authentication: the metrics hold no
+    /// secrets and no user names, but keep the port away from untrusted networks.
+    pub listen: String,
 }
 
 /// `[admin_api]`: the admin HTTP API (JSON over HTTP, bearer API keys).
@@ -743,6 +778,8 @@ pub struct Config {
     pub admin_api: Option<AdminApi>,
     /// The TACACS+ front end, when configured.
     pub tacacs: Option<Tacacs>,
+    /// The metrics and health listener, when `[metrics]` is configured.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -848,6 +885,9 @@ impl Config {
                 "radius.max_in_flight".into(),
                 "must be at least 1".into(),
             ));
+        }
+        if !(1..=100_000).contains(&file.audit.prune_batch) {
+            return Err(err("audit.prune_batch".into(), "must be 1..=100000".into()));
         }
         if !(10..=3600).contains(&file.challenge.ttl_secs) {
             return Err(err("challenge.ttl_secs".into(), "must be 10..=3600".into()));
@@ -1080,6 +1120,16 @@ impl Config {
             );
         }
 
+        let metrics_listen = match &file.metrics {
+            None => None,
+            Some(m) => Some(m.listen.parse::<SocketAddr>().map_err(|e| {
+                err(
+                    "metrics.listen".into(),
+                    format!("{:?} is not ip:port: {e}", m.listen),
+                )
+            })?),
+        };
+
         let admin_api = match &file.admin_api {
             None => None,
             Some(a) => {
@@ -1137,6 +1187,7 @@ impl Config {
             profiles,
             domains,
             admin_api,
+            metrics_listen,
             file,
         })
     }
@@ -1514,6 +1565,29 @@ secret = "s3cret"
 
     const HASH_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     const HASH_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+    #[test]
+    fn metrics_listener_is_optional_strict_and_named_in_errors() {
+        assert!(load_text(MINIMAL).unwrap().metrics_listen.is_none());
+        let c = load_text(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9812\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9812".parse().unwrap()));
+        let e = load_text(&format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("metrics.listen") && e.contains("not ip:port"),
+            "{e}"
+        );
+        let e = load_text(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:0\"\npath = \"/m\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("path"), "{e}");
+    }
 
     #[test]
     fn admin_api_is_optional_and_parses_keys() {

@@ -891,6 +891,7 @@ async fn issue_emergency(
     let now = st.clock.now();
     let opts = body.into_options()?;
     let issued = st.admin(&actor).issue_emergency(&serial, opts, now).await?;
+    st.auth.counters().emergency_issued(issued.kind);
     st.invalidate([owner_of(&st, &issued.serial).await?]).await;
     logged(
         &actor,
@@ -917,6 +918,7 @@ async fn export_emergency(
     };
     let admin = st.admin(&actor);
     let issued = admin.issue_emergency(&serial, opts, now).await?;
+    st.auth.counters().emergency_issued(issued.kind);
     // The set is in force from here on: make the gateway see it even if the export fails.
     st.invalidate([owner_of(&st, &issued.serial).await?]).await;
     logged(&actor, "emergency_ott_issue", &issued.serial);

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::engine::{Decision, Reason};
+use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PACKET_LEN};
 use crate::stats::{DropReason, Stats};
 
@@ -32,6 +33,7 @@ pub struct ClientEntry {
     key: ClientKey,
     require_message_authenticator: bool,
     profile: Option<Arc<Vec<Vec<u8>>>>,
+    metrics: Arc<ClientMetrics>,
     status_second: AtomicU64,
     status_count: AtomicU32,
 }
@@ -43,7 +45,7 @@ pub struct Clients {
 
 impl Clients {
     /// Builds the table from the validated config.
-    pub fn from_config(config: &Config) -> Clients {
+    pub fn from_config(config: &Config, metrics: &Metrics) -> Clients {
         let mut entries: Vec<Arc<ClientEntry>> = config
             .clients
             .iter()
@@ -58,6 +60,7 @@ impl Clients {
                         .as_ref()
                         .and_then(|p| config.profiles.get(p))
                         .map(|a| Arc::new(a.clone())),
+                    metrics: metrics.client(&c.name),
                     status_second: AtomicU64::new(0),
                     status_count: AtomicU32::new(0),
                 })
@@ -99,10 +102,15 @@ pub struct Radius {
 
 impl Radius {
     /// Builds the front end.
-    pub fn new(config: Arc<Config>, auth: Arc<AuthService>, stats: Arc<Stats>) -> Radius {
+    pub fn new(
+        config: Arc<Config>,
+        auth: Arc<AuthService>,
+        stats: Arc<Stats>,
+        metrics: &Metrics,
+    ) -> Radius {
         let r = &config.file.radius;
         Radius {
-            clients: Clients::from_config(&config),
+            clients: Clients::from_config(&config, metrics),
             auth,
             stats,
             dup: moka::sync::Cache::builder()
@@ -223,8 +231,10 @@ impl Radius {
         let sock = sock.clone();
         tracker.spawn(async move {
             let _permit = permit;
+            let started = Instant::now();
             match self.answer(&client, &request).await {
                 Ok(Some(reply)) => {
+                    client.metrics.observe_latency(Protocol::Radius, started);
                     let _ = slot.set(reply.clone());
                     if let Err(e) = sock.send_to(&reply, src).await {
                         tracing::debug!(error = %e, %src, "send_to");
@@ -302,6 +312,7 @@ impl Radius {
         pw.fill(0);
         let result = result?;
         let out = &result.outcome;
+        client.metrics.record(Protocol::Radius, out);
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
             self.stats.replays.fetch_add(1, Ordering::Relaxed);
         }

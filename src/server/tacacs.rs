@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig};
 use crate::engine::{ChapResponse, Decision, Reason};
+use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
 use crate::store::Store;
@@ -54,6 +55,7 @@ struct TacClient {
     name: String,
     net: ipnet::IpNet,
     keys: Vec<Vec<u8>>,
+    metrics: Arc<ClientMetrics>,
 }
 
 /// Shared state of the TACACS+ front end.
@@ -80,6 +82,7 @@ impl Tacacs {
         auth: Arc<AuthService>,
         store: Store,
         stats: Arc<Stats>,
+        metrics: &Metrics,
     ) -> Tacacs {
         // Every client: over plain TCP only those with keys are served; over TLS any client whose
         // address matches (its certificate is the credential, RFC 9887).
@@ -91,6 +94,7 @@ impl Tacacs {
                     name: c.name.clone(),
                     net: c.net,
                     keys: c.tacacs_keys.iter().map(|k| k.0.clone()).collect(),
+                    metrics: metrics.client(&c.name),
                 })
             })
             .collect();
@@ -432,6 +436,7 @@ impl Tacacs {
         state: Option<&str>,
         chap: Option<ChapResponse<'_>>,
     ) -> (Owned, Option<String>) {
+        let started = std::time::Instant::now();
         let result = match chap {
             None => {
                 self.auth
@@ -452,6 +457,8 @@ impl Tacacs {
             }
         };
         let out = &result.outcome;
+        client.metrics.record(Protocol::Tacacs, out);
+        client.metrics.observe_latency(Protocol::Tacacs, started);
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
             self.stats.replays.fetch_add(1, Ordering::Relaxed);
         }

@@ -19,7 +19,7 @@ use crate::common::*;
 
 const KEY: &str = "tackey";
 
-const TACACS: &str = r#"
+pub(crate) const TACACS: &str = r#"
 [tacacs]
 listen = ["127.0.0.1:0"]
 idle_timeout_secs = 2
@@ -161,7 +161,7 @@ async fn ascii(addr: SocketAddr, user: &str, passcode: &str) -> (AuthenStatus, S
     (status, msg)
 }
 
-async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenStatus {
+pub(crate) async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenStatus {
     let mut c = Tac::connect(addr).await;
     c.start(9, AuthenType::Pap, user, passcode).await;
     c.reply().await.1
