@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod http;
 pub mod radius;
+pub mod reload;
 pub mod tacacs;
 
 use std::net::SocketAddr;
@@ -69,6 +70,7 @@ pub struct Gateway {
     radius_addrs: Vec<SocketAddr>,
     tacacs_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    reloader: Arc<reload::Reloader>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     writer_task: tokio::task::JoinHandle<()>,
@@ -118,6 +120,21 @@ impl Gateway {
             auth.clone(),
             stats.clone(),
         ));
+        let tacacs_front = config.tacacs.as_ref().map(|t| {
+            Arc::new(tacacs::Tacacs::new(
+                config.clone(),
+                t,
+                auth.clone(),
+                store.clone(),
+                stats.clone(),
+            ))
+        });
+        let reloader = Arc::new(reload::Reloader::new(
+            config.path.clone(),
+            auth.clone(),
+            radius.clone(),
+            tacacs_front.clone(),
+        ));
         // Bind the admin API before any listener task starts, so a taken port fails the start early.
         let admin = match &config.admin_api {
             None => None,
@@ -130,11 +147,11 @@ impl Gateway {
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
                 let state = Arc::new(http::ApiState::new(
-                    config.clone(),
                     store.clone(),
                     Arc::new(key),
                     auth.clone(),
                     clock.clone(),
+                    reloader.clone(),
                 ));
                 Some((listener, http::router(state), local))
             }
@@ -161,14 +178,7 @@ impl Gateway {
             );
         }
         let mut tacacs_addrs = Vec::new();
-        if let Some(t) = &config.tacacs {
-            let front = Arc::new(tacacs::Tacacs::new(
-                config.clone(),
-                t,
-                auth.clone(),
-                store.clone(),
-                stats.clone(),
-            ));
+        if let (Some(t), Some(front)) = (&config.tacacs, &tacacs_front) {
             for addr in &t.listen {
                 let bind_err = |source| StartError::Bind {
                     addr: *addr,
@@ -210,6 +220,7 @@ impl Gateway {
             radius_addrs,
             tacacs_addrs,
             admin_addr,
+            reloader,
             cancel,
             tracker,
             writer_task,
@@ -230,6 +241,17 @@ impl Gateway {
     /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Re-reads the configuration file and puts its clients, policies, prompts and profiles in
+    /// force (SIGHUP). An invalid file changes nothing and its error is returned.
+    pub async fn reload(&self) -> Result<reload::ReloadReport, crate::config::ConfigError> {
+        self.reloader.reload("signal:SIGHUP").await
+    }
+
+    /// The configuration in force now (the start-up one until a reload).
+    pub fn current_config(&self) -> Arc<Config> {
+        self.auth.config()
     }
 
     /// Stops reading, answers what is in flight, flushes pending writes, closes the database.

@@ -53,11 +53,12 @@ struct TacClient {
 
 /// Shared state of the TACACS+ front end.
 pub struct Tacacs {
-    clients: Vec<Arc<TacClient>>,
+    /// Swapped whole by a reload; read once per connection (a connection keeps the keys it was
+    /// accepted with).
+    clients: arc_swap::ArcSwap<Vec<Arc<TacClient>>>,
     auth: Arc<AuthService>,
     store: Store,
     stats: Arc<Stats>,
-    config: Arc<Config>,
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
@@ -75,6 +76,29 @@ impl Tacacs {
         store: Store,
         stats: Arc<Stats>,
     ) -> Tacacs {
+        Tacacs {
+            clients: arc_swap::ArcSwap::from_pointee(Self::clients(&config)),
+            auth,
+            store,
+            stats,
+            limits: ConnectionLimits {
+                max_sessions: tacacs.max_sessions_per_connection,
+                allow_single_connect: true,
+                session: SessionLimits {
+                    max_rounds: tacacs.max_rounds,
+                },
+            },
+            idle: tacacs.idle_timeout,
+            connections: Arc::new(Semaphore::new(tacacs.max_connections)),
+        }
+    }
+
+    /// Puts the clients (and keys) of a reloaded configuration in force for new connections.
+    pub fn reload_clients(&self, config: &Config) {
+        self.clients.store(Arc::new(Self::clients(config)));
+    }
+
+    fn clients(config: &Config) -> Vec<Arc<TacClient>> {
         let mut clients: Vec<Arc<TacClient>> = config
             .clients
             .iter()
@@ -88,30 +112,19 @@ impl Tacacs {
             })
             .collect();
         clients.sort_by_key(|c| std::cmp::Reverse(c.net.prefix_len()));
-        Tacacs {
-            clients,
-            auth,
-            store,
-            stats,
-            limits: ConnectionLimits {
-                max_sessions: tacacs.max_sessions_per_connection,
-                allow_single_connect: true,
-                session: SessionLimits {
-                    max_rounds: tacacs.max_rounds,
-                },
-            },
-            idle: tacacs.idle_timeout,
-            connections: Arc::new(Semaphore::new(tacacs.max_connections)),
-            config,
-        }
+        clients
     }
 
-    fn find(&self, ip: IpAddr) -> Option<&Arc<TacClient>> {
+    fn find(&self, ip: IpAddr) -> Option<Arc<TacClient>> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        self.clients.iter().find(|c| c.net.contains(&ip))
+        self.clients
+            .load()
+            .iter()
+            .find(|c| c.net.contains(&ip))
+            .cloned()
     }
 
     fn tstats(&self) -> &TacacsStats {
@@ -138,7 +151,7 @@ impl Tacacs {
                     }
                 },
             };
-            let Some(client) = self.find(src.ip()).cloned() else {
+            let Some(client) = self.find(src.ip()) else {
                 self.tstats().closed("unknown_client");
                 drop(stream);
                 continue;
@@ -268,7 +281,8 @@ impl Tacacs {
                     Owned::AuthorPass(a) => a.iter().map(Vec::as_slice).collect(),
                     _ => Vec::new(),
                 };
-                let wire = answer.as_answer(&self.config, &args);
+                let config = self.auth.config();
+                let wire = answer.as_answer(&config, &args);
                 match conn.answer(session_id, &wire, Obfuscation::Key(key), &mut out) {
                     Ok(bytes) => Ok(bytes.len()),
                     Err(ConnectionError::Session {
@@ -279,7 +293,7 @@ impl Tacacs {
                         states.remove(&session_id);
                         self.tstats().fails.fetch_add(1, Ordering::Relaxed);
                         let fail = Answer::Fail {
-                            server_msg: self.config.file.prompts.reject.as_bytes(),
+                            server_msg: config.file.prompts.reject.as_bytes(),
                         };
                         conn.answer(session_id, &fail, Obfuscation::Key(key), &mut out)
                             .map(|b| b.len())
@@ -362,7 +376,8 @@ impl Tacacs {
                 return Owned::AuthorError;
             }
         }
-        let Some(t) = &self.config.tacacs else {
+        let config = self.auth.config();
+        let Some(t) = &config.tacacs else {
             return Owned::AuthorFail;
         };
         match t

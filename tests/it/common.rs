@@ -331,17 +331,24 @@ impl RadClient {
     }
 }
 
-/// Starts the `tokengate serve` binary on `config`; returns it and its RADIUS address (read
-/// from its log).
-pub fn start_daemon(config: &Path) -> (std::process::Child, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
+/// Spawns `tokengate [global_args] serve` on `config` at log level info, stderr piped.
+pub fn spawn_daemon(config: &Path, global_args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(global_args)
+        .arg("serve")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts the `tokengate serve` binary on `config`; returns it and its RADIUS address (read
+/// from its log).
+pub fn start_daemon(config: &Path) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn_daemon(config, &[]);
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

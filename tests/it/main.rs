@@ -8,6 +8,7 @@ mod crash;
 mod emergency;
 mod interop;
 mod invariants;
+mod lifecycle;
 mod multi_instance;
 mod radius_e2e;
 mod tacacs_e2e;
