@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod common;
 mod crash;
+mod deploy;
 mod emergency;
 mod interop;
 mod invariants;
