@@ -594,3 +594,48 @@ async fn sigterm_under_load_exits_zero_and_every_accept_is_durable() {
     }
     store.close().await;
 }
+
+/// Runs the PyPI `tacacs_plus` client (PAP) with `key`; `None` when it could not talk to the
+/// server (a wrong key makes the server close the connection).
+fn tacacs_pap(addr: SocketAddr, key: &str, user: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/interop/tacacs_client.py"))
+        .args([
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            key,
+            "authen-pap",
+            user,
+            "1234000000",
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn reload_swaps_tacacs_keys_for_new_connections() {
+    let tg = TestGateway::start_with(
+        "[tacacs]\nlisten = [\"127.0.0.1:0\"]\n\n[[client]]\nname = \"switch\"\naddress = \"127.0.0.1/32\"\nsecret = \"unused\"\ntacacs_keys = [\"key-one\"]\n",
+    )
+    .await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    let path = tg.dir.path().join("tokengate.toml");
+    let ask =
+        |key: &'static str| tokio::task::spawn_blocking(move || tacacs_pap(addr, key, "nobody"));
+    let r = ask("key-one").await.unwrap().expect("key-one works");
+    assert_eq!(r["valid"], false, "unknown user: FAIL, {r}");
+    assert!(ask("key-two").await.unwrap().is_none());
+    edit_config(&path, |t| t.replace("\"key-one\"", "\"key-two\""));
+    let report = tg.gw().reload().await.unwrap();
+    assert!(report.restart_needed.is_empty(), "{report:?}");
+    let r = ask("key-two")
+        .await
+        .unwrap()
+        .expect("key-two works after the reload");
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(ask("key-one").await.unwrap().is_none(), "key-one is gone");
+    tg.shutdown().await;
+}
