@@ -164,7 +164,11 @@ impl Radius {
     /// Puts the clients of a reloaded configuration in force (requests already received finish
     /// with the entry they were received with). Returns how many secrets changed.
     pub fn reload_clients(&self, config: &Arc<Config>) -> usize {
-        let until = self.auth.clock().now() + self.previous_secret_grace;
+        // No grace: the previous key is kept but never verifies.
+        let until = match self.previous_secret_grace {
+            0 => i64::MIN,
+            g => self.auth.clock().now() + g,
+        };
         let table = Clients::reloaded(config, Some(&self.clients.load()), until);
         let changed = table
             .entries

@@ -58,6 +58,7 @@ async fn post_reload(api: SocketAddr) -> (u16, serde_json::Value) {
 #[derive(Default)]
 struct Tally {
     sent_old: AtomicUsize,
+    sent_old_after_reload: AtomicUsize,
     sent_new: AtomicUsize,
     timeouts: AtomicUsize,
     bad_authenticator: AtomicUsize,
@@ -101,6 +102,14 @@ async fn exchange(
     }
 }
 
+/// 3,000 requests from 16 closed-loop workers (each one request outstanding); after a third of
+/// them the file gets a new secret (and a new reply profile) and `POST /api/v1/reload` runs.
+/// The secret each request is signed with is well defined: the old one until the reload call
+/// returned; after it, worker w moves to the new one only after 6·w more requests (a fleet of NAS
+/// reconfigured one by one), which the grace period covers. Every request must be answered,
+/// signed with the secret it was sent with, with the expected code (Accept for a user's fresh
+/// passcode, Reject for unknown users). With `previous_secret_grace_secs = 0` this test loses
+/// requests (61 in one run), so it does exercise the switch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_changes_a_client_secret_under_load_with_no_lost_or_wrong_answers() {
     const TOTAL: usize = 3_000;
@@ -120,7 +129,7 @@ async fn reload_changes_a_client_secret_under_load_with_no_lost_or_wrong_answers
     let tally = Arc::new(Tally::default());
     let clock = tg.gw().clock.clone();
     let mut workers = Vec::new();
-    for _ in 0..WORKERS {
+    for w in 0..WORKERS {
         let (switched, next, done, tally, clock) = (
             switched.clone(),
             next.clone(),
@@ -131,14 +140,24 @@ async fn reload_changes_a_client_secret_under_load_with_no_lost_or_wrong_answers
         let (old_key, new_key) = (old_key.clone(), new_key.clone());
         let mut client = RadClient::new(tg.addr).await;
         workers.push(tokio::spawn(async move {
+            // Like a fleet of NAS reconfigured one after another, worker w keeps signing with
+            // the old secret for 6·w more requests after the reload returned: those are
+            // signed with a secret still valid (within the grace period) and must be answered.
+            let lag = 6 * w;
+            let mut since_reload = 0;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= TOTAL {
                     return;
                 }
-                // The secret valid when this request is signed: the new one only once the
-                // reload call has returned.
-                let is_new = switched.load(Ordering::SeqCst);
+                let reloaded = switched.load(Ordering::SeqCst);
+                if reloaded {
+                    since_reload += 1;
+                }
+                let is_new = reloaded && since_reload > lag;
+                if reloaded && !is_new {
+                    tally.sent_old_after_reload.fetch_add(1, Ordering::Relaxed);
+                }
                 client.key = if is_new {
                     new_key.clone()
                 } else {
@@ -221,8 +240,9 @@ async fn reload_changes_a_client_secret_under_load_with_no_lost_or_wrong_answers
     let elapsed = started.elapsed();
     let t = &tally;
     eprintln!(
-        "reload under load: {TOTAL} requests in {elapsed:?}, {} signed with the old secret, {} with the new, {in_flight_at_reload} in flight at the reload call, {} accepts",
+        "reload under load: {TOTAL} requests in {elapsed:?}, {} signed with the old secret ({} of them after the reload), {} with the new, {in_flight_at_reload} in flight at the reload call, {} accepts",
         t.sent_old.load(Ordering::Relaxed),
+        t.sent_old_after_reload.load(Ordering::Relaxed),
         t.sent_new.load(Ordering::Relaxed),
         t.accepts.load(Ordering::Relaxed),
     );
@@ -236,6 +256,7 @@ async fn reload_changes_a_client_secret_under_load_with_no_lost_or_wrong_answers
     assert_eq!(t.accepts.load(Ordering::Relaxed), TOTAL / ACCEPT_EVERY);
     assert!(t.sent_old.load(Ordering::Relaxed) >= TOTAL / 3);
     assert!(t.sent_new.load(Ordering::Relaxed) > 0);
+    assert!(t.sent_old_after_reload.load(Ordering::Relaxed) > 100);
     assert_eq!(tg.stat("drop.bad_message_authenticator"), 0);
 
     // After the grace period the old secret is refused (dropped and counted).
@@ -637,5 +658,32 @@ async fn reload_swaps_tacacs_keys_for_new_connections() {
         .expect("key-two works after the reload");
     assert_eq!(r["valid"], false, "{r}");
     assert!(ask("key-one").await.unwrap().is_none(), "key-one is gone");
+    tg.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_grace_period_a_reloaded_secret_switches_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), None, "");
+    edit_config(&path, |t| {
+        t.replace("[radius]\n", "[radius]\nprevious_secret_grace_secs = 0\n")
+    });
+    let tg = TestGateway::start_at(dir, &path).await;
+    edit_config(&path, |t| {
+        t.replace(
+            &format!("secret = \"{SECRET}\""),
+            &format!("secret = \"{NEW_SECRET}\""),
+        )
+    });
+    assert_eq!(tg.gw().reload().await.unwrap().secrets_changed, 1);
+    let mut old = RadClient::from(tg.addr, "127.0.0.1", SECRET).await;
+    old.timeout = Duration::from_millis(300);
+    assert!(old.request("nobody", "1234000000", None).await.is_none());
+    assert_eq!(tg.stat("drop.bad_message_authenticator"), 1);
+    let mut new = RadClient::from(tg.addr, "127.0.0.1", NEW_SECRET).await;
+    assert_eq!(
+        new.ask("nobody", "1234000000").await.code,
+        Code::AccessReject
+    );
     tg.shutdown().await;
 }
