@@ -1,7 +1,8 @@
 //! Reload and shutdown under load: a client secret changed by `POST /api/v1/reload` while
 //! thousands of real RADIUS requests run (none lost, none wrongly answered), an invalid file
 //! refused with the old configuration still in force, SIGHUP and SIGTERM against the real
-//! `tokengate serve` binary, and after SIGTERM every accepted request's replay step and audit
+//! `tokengate serve` binary, and after SIGTERM (on SQLite, and on PostgreSQL when
+//! `TEST_DATABASE_URL` is set) every accepted request's replay step and audit
 //! record found in the reopened database.
 
 use std::io::{BufRead, BufReader};
@@ -516,10 +517,19 @@ async fn users_in(path: &Path, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_exits_zero_and_every_accept_is_durable() {
+    sigterm_under_load(None).await;
+    if let Some((url, name)) = crate::multi_instance::fresh_pg_url().await {
+        sigterm_under_load(Some(&url)).await;
+        crate::multi_instance::drop_pg(&name).await;
+    }
+}
+
+/// SIGTERM in the middle of a stream of logins (SQLite, or the PostgreSQL `database`).
+async fn sigterm_under_load(database: Option<&str>) {
     const USERS: usize = 240;
     const WORKERS: usize = 16;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), None, "");
+    let path = write_config(dir.path(), database, "");
     users_in(&path, USERS).await;
     let mut d = Daemon::start(&path);
     let next = Arc::new(AtomicUsize::new(0));
@@ -580,7 +590,12 @@ async fn sigterm_under_load_exits_zero_and_every_accept_is_durable() {
     d.wait_for(|l| l.contains("stopped cleanly"));
     let accepted = accepted.lock().unwrap().clone();
     eprintln!(
-        "SIGTERM under load: {} accepted before the stop, {} unanswered after it",
+        "SIGTERM under load ({}): {} accepted before the stop, {} unanswered after it",
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         accepted.len(),
         unanswered.load(Ordering::Relaxed)
     );
