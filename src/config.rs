@@ -19,6 +19,9 @@ use crate::model::{AvailableRule, EmergencyKind, TokenKind};
 use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
+mod tacacs;
+pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection};
+
 /// The only configuration format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -84,6 +87,9 @@ pub struct FileConfig {
     /// The TACACS+ front end (plain TCP); absent = no TACACS+ listener.
     #[serde(default)]
     pub tacacs: Option<TacacsSection>,
+    /// The Prometheus and health endpoint; absent = no metrics listener.
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
     /// The audit log's retention.
     #[serde(default)]
     pub audit: AuditSection,
@@ -109,48 +115,13 @@ impl Default for AuditSection {
     }
 }
 
-/// `[tacacs]`: the TACACS+ front end over plain TCP (RFC 8907). TLS (RFC 9887) is not here yet.
+/// `[metrics]`: HTTP listener for `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct TacacsSection {
-    /// TCP addresses to listen on (`127.0.0.1:49`).
-    pub listen: Vec<String>,
-    /// Connections served at once; more are closed at once and counted.
-    #[serde(default = "default_tacacs_max_connections")]
-    pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed and counted.
-    #[serde(default = "default_tacacs_idle_timeout")]
-    pub idle_timeout_secs: u64,
-    /// Sessions alive at once on one single-connection connection.
-    #[serde(default = "default_tacacs_max_sessions")]
-    pub max_sessions_per_connection: usize,
-    /// Prompts (GETUSER, GETPASS) the server may send in one session.
-    #[serde(default = "default_tacacs_max_rounds")]
-    pub max_rounds: u8,
-    /// Authorization attribute sets by user name; `default` applies to every other known user.
-    #[serde(default)]
-    pub authorization: BTreeMap<String, TacacsAuthorSection>,
-}
-
-/// `[tacacs.authorization.<user or default>]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TacacsAuthorSection {
-    /// Arguments answered with PASS_ADD (`service=shell`, `priv-lvl=15`).
-    pub args: Vec<String>,
-}
-
-fn default_tacacs_max_connections() -> usize {
-    1024
-}
-fn default_tacacs_idle_timeout() -> u64 {
-    60
-}
-fn default_tacacs_max_sessions() -> usize {
-    16
-}
-fn default_tacacs_max_rounds() -> u8 {
-    8
+pub struct MetricsSection {
+    /// TCP address to listen on (`127.0.0.1:9812`). No authentication: the metrics hold no
+    /// secrets and no user names, but keep the port away from untrusted networks.
+    pub listen: String,
 }
 
 /// `[admin_api]`: the admin HTTP API (JSON over HTTP, bearer API keys).
@@ -711,23 +682,6 @@ pub struct Client {
     pub tacacs_keys: Vec<Secret>,
 }
 
-/// The TACACS+ front end after validation.
-#[derive(Debug, Clone)]
-pub struct Tacacs {
-    /// TCP listen addresses.
-    pub listen: Vec<SocketAddr>,
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// Idle timeout of a connection.
-    pub idle_timeout: std::time::Duration,
-    /// Sessions alive at once on one connection.
-    pub max_sessions_per_connection: usize,
-    /// Prompts per session.
-    pub max_rounds: u8,
-    /// Authorization arguments by user name (or `default`).
-    pub authorization: BTreeMap<String, Vec<Vec<u8>>>,
-}
-
 /// The admin HTTP API after validation.
 #[derive(Debug, Clone)]
 pub struct AdminApi {
@@ -833,6 +787,8 @@ pub struct Config {
     pub admin_api: Option<AdminApi>,
     /// The TACACS+ front end, when configured.
     pub tacacs: Option<Tacacs>,
+    /// The metrics and health listener, when `[metrics]` is configured.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -1179,6 +1135,16 @@ impl Config {
             );
         }
 
+        let metrics_listen = match &file.metrics {
+            None => None,
+            Some(m) => Some(m.listen.parse::<SocketAddr>().map_err(|e| {
+                err(
+                    "metrics.listen".into(),
+                    format!("{:?} is not ip:port: {e}", m.listen),
+                )
+            })?),
+        };
+
         let admin_api = match &file.admin_api {
             None => None,
             Some(a) => {
@@ -1221,78 +1187,7 @@ impl Config {
 
         let tacacs = match &file.tacacs {
             None => None,
-            Some(t) => {
-                let mut listen = Vec::new();
-                for (i, l) in t.listen.iter().enumerate() {
-                    let addr: SocketAddr = l.parse().map_err(|e| {
-                        err(
-                            format!("tacacs.listen[{i}]"),
-                            format!("{l:?} is not ip:port: {e}"),
-                        )
-                    })?;
-                    listen.push(addr);
-                }
-                if listen.is_empty() {
-                    return Err(err(
-                        "tacacs.listen".into(),
-                        "give at least one address (or remove [tacacs])".into(),
-                    ));
-                }
-                if !(1..=100_000).contains(&t.max_connections) {
-                    return Err(err(
-                        "tacacs.max_connections".into(),
-                        "must be 1..=100000".into(),
-                    ));
-                }
-                if !(1..=3600).contains(&t.idle_timeout_secs) {
-                    return Err(err(
-                        "tacacs.idle_timeout_secs".into(),
-                        "must be 1..=3600".into(),
-                    ));
-                }
-                if !(1..=256).contains(&t.max_sessions_per_connection) {
-                    return Err(err(
-                        "tacacs.max_sessions_per_connection".into(),
-                        "must be 1..=256".into(),
-                    ));
-                }
-                if !(2..=32).contains(&t.max_rounds) {
-                    return Err(err(
-                        "tacacs.max_rounds".into(),
-                        "must be 2..=32 (a login needs GETUSER and GETPASS)".into(),
-                    ));
-                }
-                let mut authorization = BTreeMap::new();
-                for (name, set) in &t.authorization {
-                    if set.args.len() > 255 {
-                        return Err(err(
-                            format!("tacacs.authorization.{name}.args"),
-                            "at most 255 arguments".into(),
-                        ));
-                    }
-                    let mut args = Vec::new();
-                    for (i, a) in set.args.iter().enumerate() {
-                        let bad =
-                            a.len() > 255 || a.starts_with(['=', '*']) || !a.contains(['=', '*']);
-                        if bad {
-                            return Err(err(
-                                format!("tacacs.authorization.{name}.args[{i}]"),
-                                format!("{a:?} is not \"name=value\" or \"name*value\" (at most 255 bytes)"),
-                            ));
-                        }
-                        args.push(a.as_bytes().to_vec());
-                    }
-                    authorization.insert(name.clone(), args);
-                }
-                Some(Tacacs {
-                    authorization,
-                    listen,
-                    max_connections: t.max_connections,
-                    idle_timeout: std::time::Duration::from_secs(t.idle_timeout_secs),
-                    max_sessions_per_connection: t.max_sessions_per_connection,
-                    max_rounds: t.max_rounds,
-                })
-            }
+            Some(t) => Some(tacacs::validate(t, base, &err)?),
         };
 
         Ok(Config {
@@ -1307,6 +1202,7 @@ impl Config {
             profiles,
             domains,
             admin_api,
+            metrics_listen,
             file,
         })
     }
@@ -1452,7 +1348,7 @@ mod tests {
         assert!(n >= 1, "no example config found in {}", dir.display());
     }
 
-    fn load_text(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn load_text(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
         let text = text.replace(
@@ -1463,7 +1359,7 @@ mod tests {
         Config::load(&p)
     }
 
-    const MINIMAL: &str = r#"
+    pub(super) const MINIMAL: &str = r#"
 version = 1
 [server]
 dictionary = "DICT"
@@ -1608,7 +1504,7 @@ secret = "s3cret"
         assert_eq!(t.max_rounds, 4);
         assert_eq!(t.max_connections, 1024);
         assert_eq!(t.idle_timeout.as_secs(), 60);
-        assert_eq!(t.authorization["default"][1], b"priv-lvl=15");
+        assert_eq!(t.authorization["default"].args[1], b"priv-lvl=15");
         let k: Vec<&[u8]> = c.clients[0].tacacs_keys.iter().map(|k| &k.0[..]).collect();
         assert_eq!(k, [&b"new"[..], b"old", b"from-file-1", b"from-file-2"]);
         assert!(!format!("{:?}", c.clients[0]).contains("from-file"));
@@ -1684,6 +1580,29 @@ secret = "s3cret"
 
     const HASH_A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     const HASH_B: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+    #[test]
+    fn metrics_listener_is_optional_strict_and_named_in_errors() {
+        assert!(load_text(MINIMAL).unwrap().metrics_listen.is_none());
+        let c = load_text(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9812\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9812".parse().unwrap()));
+        let e = load_text(&format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("metrics.listen") && e.contains("not ip:port"),
+            "{e}"
+        );
+        let e = load_text(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:0\"\npath = \"/m\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("path"), "{e}");
+    }
 
     #[test]
     fn admin_api_is_optional_and_parses_keys() {

@@ -11,6 +11,7 @@
 //! - [`store`]: SQLite/PostgreSQL persistence, migrations, group-commit writer.
 //! - [`server`]: the I/O: UDP listeners, caches, the auth service, lifecycle.
 //! - [`admin`]: admin operations shared by the CLI (and later the HTTP API).
+//! - [`metrics`]: Prometheus metric names, pre-resolved handles and the scrape.
 //! - [`audit`]: audit log lines, export (JSON lines, CSV) and retention.
 //! - [`config`], [`cli`], [`keys`], [`clock`], [`stats`], [`model`]: the rest.
 
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod otp;
 pub mod radius;

@@ -1,4 +1,5 @@
-//! Counters of what the front ends did and dropped, readable in tests (Prometheus comes later).
+//! Counters of what the front ends did and dropped, readable in tests and exported by
+//! [`crate::metrics`] at scrape time.
 //!
 //! Every counter is a plain atomic resolved at compile time: incrementing costs nanoseconds and
 //! never allocates. Labels are bounded enums, never user names.
@@ -92,6 +93,12 @@ impl TacacsStats {
         *m.entry(reason).or_insert(0) += 1;
     }
 
+    /// Closed connections by reason, for the metrics scrape.
+    pub fn closed_counts(&self) -> Vec<(&'static str, u64)> {
+        let m = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
     /// Connections closed so far for `reason` (`unknown_client`, `idle_timeout`, `bad_key`, …).
     pub fn closed_count(&self, reason: &str) -> u64 {
         let m = self.closed.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,6 +174,22 @@ impl Stats {
             .unwrap_or(0)
     }
 
+    /// Drops by reason label, for the metrics scrape.
+    pub fn drop_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DROP_NAMES
+            .iter()
+            .zip(&self.drops)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+    }
+
+    /// Malformed datagrams by decoder reason label, for the metrics scrape.
+    pub fn malformed_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        MALFORMED_NAMES
+            .iter()
+            .zip(&self.malformed)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+    }
+
     /// All counters by name (`drop.unknown_client`, `malformed.too_short`, `accepts`, …).
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
@@ -193,5 +216,152 @@ impl Stats {
         m.insert("replays".into(), self.replays.load(Ordering::Relaxed));
         self.tacacs.snapshot_into(&mut m);
         m
+    }
+}
+
+/// Upper bounds of an [`AtomicHistogram`]'s buckets, in the unit it observes.
+pub trait Buckets {
+    /// Inclusive upper bounds, ascending; at most 23 (one more bucket catches the rest).
+    const UPPER: &'static [u64];
+    /// Multiply by this to get the exported unit (for example 1e-9 for nanoseconds → seconds).
+    const SCALE: f64;
+}
+
+/// Commit latency buckets: 50 µs … 1 s, in nanoseconds.
+#[derive(Debug)]
+pub struct CommitNanos;
+
+impl Buckets for CommitNanos {
+    const UPPER: &'static [u64] = &[
+        50_000,
+        100_000,
+        250_000,
+        500_000,
+        1_000_000,
+        2_500_000,
+        5_000_000,
+        10_000_000,
+        25_000_000,
+        50_000_000,
+        100_000_000,
+        250_000_000,
+        500_000_000,
+        1_000_000_000,
+    ];
+    const SCALE: f64 = 1e-9;
+}
+
+/// Batch size buckets: groups (requests) per transaction.
+#[derive(Debug)]
+pub struct BatchGroups;
+
+impl Buckets for BatchGroups {
+    const UPPER: &'static [u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+    const SCALE: f64 = 1.0;
+}
+
+/// A fixed-bucket histogram of plain atomics: `observe` is a short scan and two relaxed adds, no
+/// lock and no allocation, so the store and server modules can record without depending on the
+/// Prometheus crate. `metrics` exports it as a Prometheus histogram at scrape time.
+#[derive(Debug)]
+pub struct AtomicHistogram<B> {
+    counts: [AtomicU64; 24],
+    sum: AtomicU64,
+    _bounds: std::marker::PhantomData<fn() -> B>,
+}
+
+impl<B> Default for AtomicHistogram<B> {
+    fn default() -> Self {
+        AtomicHistogram {
+            counts: Default::default(),
+            sum: AtomicU64::new(0),
+            _bounds: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<B: Buckets> AtomicHistogram<B> {
+    /// Records one value.
+    pub fn observe(&self, v: u64) {
+        let i = B::UPPER
+            .iter()
+            .position(|&u| v <= u)
+            .unwrap_or(B::UPPER.len());
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(v, Ordering::Relaxed);
+    }
+
+    /// `(upper bound, cumulative count)` per bucket in the exported unit, then the total count
+    /// and the sum in the exported unit.
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut cumulative = 0u64;
+        let mut buckets = Vec::with_capacity(B::UPPER.len());
+        for (i, upper) in B::UPPER.iter().enumerate() {
+            cumulative += self.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+            buckets.push((*upper as f64 * B::SCALE, cumulative));
+        }
+        let rest = self
+            .counts
+            .get(B::UPPER.len())
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        let sum = self.sum.load(Ordering::Relaxed) as f64 * B::SCALE;
+        (buckets, cumulative + rest, sum)
+    }
+}
+
+/// Counters of the authentication service that only it can see (cache use, emergency codes
+/// issued through the admin API of this process).
+#[derive(Debug, Default)]
+pub struct AuthCounters {
+    /// Lookups answered from the user cache (including remembered unknown users).
+    pub cache_hits: AtomicU64,
+    /// Lookups that went to the database.
+    pub cache_misses: AtomicU64,
+    /// Temporary fixed tokencodes issued.
+    pub tft_issued: AtomicU64,
+    /// One-time tokencode sets issued.
+    pub ott_issued: AtomicU64,
+    /// Expired challenge sessions removed by the purge loop (never answered in time).
+    pub challenges_purged: AtomicU64,
+}
+
+impl AuthCounters {
+    /// Counts one issue of emergency codes (a TFT or an OTT set).
+    pub fn emergency_issued(&self, kind: crate::model::EmergencyKind) {
+        let c = match kind {
+            crate::model::EmergencyKind::Tft => &self.tft_issued,
+            crate::model::EmergencyKind::Ott => &self.ott_issued,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_histogram_buckets_are_inclusive_cumulative_and_catch_overflow() {
+        let h: AtomicHistogram<CommitNanos> = AtomicHistogram::default();
+        for v in [0, 50_000, 50_001, 1_000_000_000, 5_000_000_000] {
+            h.observe(v);
+        }
+        let (buckets, count, sum) = h.snapshot();
+        assert_eq!(buckets.len(), CommitNanos::UPPER.len());
+        assert_eq!(
+            buckets[0],
+            (0.000_05, 2),
+            "50 µs is inside the first bucket"
+        );
+        assert_eq!(buckets[1].1, 3);
+        assert_eq!(
+            buckets.last().map(|b| b.1),
+            Some(4),
+            "1 s is inside the last"
+        );
+        assert_eq!(count, 5, "the 5 s value only in the count (+Inf)");
+        assert!((sum - 6.000_100_001).abs() < 1e-9, "{sum}");
     }
 }

@@ -170,8 +170,10 @@ pub enum Reason {
     Locked,
     /// No such user (L-4: answered exactly like `BadPasscode`).
     UnknownUser,
-    /// State unknown, expired, or another user's.
+    /// State unknown or another user's.
     BadState,
+    /// The user's own State, answered after the session's lifetime.
+    ExpiredState,
     /// Wrong next tokencode (N-2).
     NextTokencodeFailed,
     /// The replay guard failed at commit: another request or instance used the code first.
@@ -194,6 +196,7 @@ impl Reason {
             Reason::Locked => "locked",
             Reason::UnknownUser => "unknown_user",
             Reason::BadState => "bad_state",
+            Reason::ExpiredState => "expired_state",
             Reason::NextTokencodeFailed => "next_tokencode_failed",
             Reason::ReplayRace => "replay",
             Reason::EmergencyCodeUsed => "emergency_code_used",
@@ -233,6 +236,8 @@ pub struct Outcome {
     pub method: Method,
     /// Reject reason (audit/metrics).
     pub reason: Reason,
+    /// This request locked the user (L-1, N-2); metrics count lockouts from it.
+    pub locked_out: bool,
 }
 
 /// Read-only context of one decision.
@@ -283,8 +288,11 @@ pub fn authenticate<R: RngCore + CryptoRng>(
         StateLookup::None => fresh_login(ctx, p, req, now, rng, out),
         StateLookup::Unknown => failure(ctx, p, out, &[], Reason::BadState, Method::None, now),
         StateLookup::Found(ch) => {
-            if ch.user_id != p.user.id || ch.expires_at <= now {
+            if ch.user_id != p.user.id {
                 return failure(ctx, p, out, &[], Reason::BadState, Method::None, now);
+            }
+            if ch.expires_at <= now {
+                return failure(ctx, p, out, &[], Reason::ExpiredState, Method::None, now);
             }
             out.guard(WriteOp::ConsumeChallenge {
                 state: ch.state.clone(),
@@ -314,6 +322,7 @@ struct Builder<'r> {
     ops: Vec<WriteOp>,
     req: &'r AuthRequest<'r>,
     now: i64,
+    locked_out: bool,
 }
 
 impl<'r> Builder<'r> {
@@ -323,6 +332,7 @@ impl<'r> Builder<'r> {
             ops: Vec::with_capacity(4),
             req,
             now,
+            locked_out: false,
         }
     }
     fn guard(&mut self, op: WriteOp) {
@@ -354,6 +364,7 @@ impl<'r> Builder<'r> {
             ops,
             method,
             reason,
+            locked_out: self.locked_out,
         }
     }
 }
@@ -436,6 +447,7 @@ fn lock_step(ctx: &Ctx<'_>, out: &mut Builder<'_>, user: &mut User, now: i64, fo
             (user.fail_count.saturating_add(1), user.fail_window_start)
         };
     let lock = force_lock || user.locked || count >= l.max_failures;
+    out.locked_out |= lock && !user.locked;
     let locked_at = if lock {
         user.locked_at.or(Some(now))
     } else {

@@ -393,7 +393,7 @@ fn challenge_state_is_single_use_and_bound_to_its_user_and_lifetime() {
         &StateLookup::Found(ch.clone()),
         NOW + 120,
     );
-    assert_eq!(r.reason, Reason::BadState);
+    assert_eq!(r.reason, Reason::ExpiredState);
     // Another user's session.
     let mut other = ch.clone();
     other.user_id = 99;
@@ -530,12 +530,14 @@ fn l1_five_failures_within_the_window_lock() {
     let mut w = World::new();
     w.policies.token.bad_passcode_limit = None;
     for i in 0..4 {
-        w.login("1234000000", NOW + i);
+        assert!(!w.login("1234000000", NOW + i).locked_out);
         assert!(!w.p.user.locked);
     }
-    w.login("1234000000", NOW + 4);
+    // The fifth failure locks, and the outcome says so once (metrics count lockouts from it).
+    assert!(w.login("1234000000", NOW + 4).locked_out);
     assert!(w.p.user.locked);
     assert_eq!(w.p.user.locked_at, Some(NOW + 4));
+    assert!(!w.login("1234000000", NOW + 5).locked_out);
 }
 
 #[test]

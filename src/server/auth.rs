@@ -8,6 +8,7 @@
 //! instance), the copy is discarded, the user reloaded from the database and the attempt
 //! recorded as a failure. Nothing here waits on a slow hash: PINs and codes use keyed hashes.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::config::{Config, NameCase};
 use crate::engine::{self, AuthRequest, Ctx, LiveCode, LiveToken, Outcome, Principal, StateLookup};
 use crate::model::{AuditRecord, Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
+use crate::stats::AuthCounters;
 use crate::store::{Store, StoreError, WriteOp, WriterHandle};
 
 /// A failure that prevents answering at all (the front end drops the request and counts it).
@@ -65,6 +67,7 @@ pub struct AuthService {
     unknown: moka::sync::Cache<String, ()>,
     names: moka::sync::Cache<UserId, String>,
     challenges: moka::sync::Cache<String, Challenge>,
+    counters: AuthCounters,
 }
 
 impl AuthService {
@@ -97,6 +100,7 @@ impl AuthService {
             pepper,
             cipher,
             clock,
+            counters: AuthCounters::default(),
         }
     }
 
@@ -109,6 +113,11 @@ impl AuthService {
     /// with it, the next ones use the new one.
     pub fn set_config(&self, config: Arc<Config>) {
         self.config.store(config);
+    }
+
+    /// Cache and emergency-code counters (exported by `metrics`).
+    pub fn counters(&self) -> &AuthCounters {
+        &self.counters
     }
 
     /// The clock this service decides with.
@@ -202,11 +211,14 @@ impl AuthService {
 
     async fn slot(&self, name: &str) -> Result<Option<Slot>, AuthError> {
         if self.unknown.contains_key(name) {
+            self.counters.cache_hits.fetch_add(1, Relaxed);
             return Ok(None);
         }
         if let Some(s) = self.principals.get(name).await {
+            self.counters.cache_hits.fetch_add(1, Relaxed);
             return Ok(Some(s));
         }
+        self.counters.cache_misses.fetch_add(1, Relaxed);
         let loaded = self
             .principals
             .try_get_with(name.to_string(), async {
@@ -409,8 +421,9 @@ impl AuthService {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.store.purge_expired_challenges(self.clock.now()).await {
-                tracing::warn!(error = %e, "purging expired challenges failed");
+            match self.store.purge_expired_challenges(self.clock.now()).await {
+                Ok(n) => _ = self.counters.challenges_purged.fetch_add(n, Relaxed),
+                Err(e) => tracing::warn!(error = %e, "purging expired challenges failed"),
             }
         }
     }

@@ -926,6 +926,7 @@ async fn issue_emergency(
         .admin(&st.config(), &actor)
         .issue_emergency(&serial, opts, now)
         .await?;
+    st.auth.counters().emergency_issued(issued.kind);
     st.invalidate([owner_of(&st, &issued.serial).await?]).await;
     logged(
         &actor,
@@ -953,6 +954,7 @@ async fn export_emergency(
     let config = st.config();
     let admin = st.admin(&config, &actor);
     let issued = admin.issue_emergency(&serial, opts, now).await?;
+    st.auth.counters().emergency_issued(issued.kind);
     // The set is in force from here on: make the gateway see it even if the export fails.
     st.invalidate([owner_of(&st, &issued.serial).await?]).await;
     logged(&actor, "emergency_ott_issue", &issued.serial);

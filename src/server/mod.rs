@@ -5,15 +5,18 @@
 //! in-flight requests finish and be answered, flushes the writer and closes the database. All
 //! tasks are owned by a `TaskTracker` and stop on one `CancellationToken` (no detached spawns);
 //! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured and the TACACS+
-//! front end ([`tacacs`]) when `[tacacs]` is.
+//! front end ([`tacacs`]) when `[tacacs]` is, and the monitoring listener ([`health`]: `/metrics`,
+//! `/healthz`, `/readyz`) when `[metrics]` is.
 
 pub mod auth;
+pub mod health;
 pub mod http;
 pub mod radius;
 pub mod reload;
 pub mod tacacs;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
@@ -22,9 +25,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::otp::MasterKey;
 use crate::stats::Stats;
-use crate::store::{Store, WriterHandle};
+use crate::store::{Store, StoreOptions, WriterHandle};
 
 use auth::AuthService;
 
@@ -45,6 +49,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The metrics registry refused a metric (a bug, reported rather than hidden).
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -65,12 +72,16 @@ pub struct Gateway {
     pub auth: Arc<AuthService>,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Prometheus metrics (rendered at `/metrics`).
+    pub metrics: Arc<Metrics>,
     /// The clock (tests may advance it).
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
     tacacs_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     reloader: Arc<reload::Reloader>,
+    metrics_addr: Option<SocketAddr>,
+    ready: Arc<AtomicBool>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     writer_task: tokio::task::JoinHandle<()>,
@@ -78,6 +89,18 @@ pub struct Gateway {
 
 /// Opens (creating if needed) the data directory, master key and database named by `config`.
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
+    open_storage_with(config, &StoreOptions::default()).await
+}
+
+/// How often the gateway checkpoints a SQLite WAL in the background (off the group commit).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// [`open_storage`] with explicit pool settings (the gateway moves SQLite checkpoints to a
+/// background task).
+async fn open_storage_with(
+    config: &Config,
+    options: &StoreOptions,
+) -> Result<(Store, MasterKey), StartError> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -85,7 +108,7 @@ pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartEr
         })?;
     }
     let key = crate::keys::load_or_create(&config.master_key_file)?;
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, options).await?;
     Ok((store, key))
 }
 
@@ -101,10 +124,15 @@ impl Gateway {
         clock: Arc<Clock>,
     ) -> Result<Gateway, StartError> {
         let config = Arc::new(config);
-        let (store, key) = open_storage(&config).await?;
+        let options = StoreOptions {
+            background_checkpoint: Some(CHECKPOINT_EVERY),
+            ..StoreOptions::default()
+        };
+        let (store, key) = open_storage_with(&config, &options).await?;
         let (writer, writer_task) =
             WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
         let stats = Arc::new(Stats::default());
+        let writer_stats = writer.stats();
         let auth = Arc::new(AuthService::new(
             config.clone(),
             store.clone(),
@@ -113,12 +141,15 @@ impl Gateway {
             key.seed_cipher(),
             clock.clone(),
         ));
+        let metrics = Arc::new(Metrics::new(stats.clone(), writer_stats, auth.clone())?);
+        let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let radius = Arc::new(radius::Radius::new(
             config.clone(),
             auth.clone(),
             stats.clone(),
+            &metrics,
         ));
         let tacacs_front = config.tacacs.as_ref().map(|t| {
             Arc::new(tacacs::Tacacs::new(
@@ -127,6 +158,7 @@ impl Gateway {
                 auth.clone(),
                 store.clone(),
                 stats.clone(),
+                &metrics,
             ))
         });
         let reloader = Arc::new(reload::Reloader::new(
@@ -134,7 +166,23 @@ impl Gateway {
             auth.clone(),
             radius.clone(),
             tacacs_front.clone(),
+            metrics.clone(),
         ));
+        // The monitoring listener is bound first and served at once, so `/readyz` answers 503
+        // until every other listener is bound.
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics_listen {
+            let bind_err = |source| StartError::Bind { addr, source };
+            let listener = http::bind(addr).await.map_err(bind_err)?;
+            let local = listener.local_addr().map_err(bind_err)?;
+            metrics_addr = Some(local);
+            let state = Arc::new(health::HealthState::new(
+                metrics.clone(),
+                store.clone(),
+                ready.clone(),
+            ));
+            tracker.spawn(http::serve(listener, health::router(state), cancel.clone()));
+        }
         // Bind the admin API before any listener task starts, so a taken port fails the start early.
         let admin = match &config.admin_api {
             None => None,
@@ -211,16 +259,24 @@ impl Gateway {
                 cancel.clone(),
             ));
         }
+        if let Some(local) = metrics_addr {
+            // Logged after the RADIUS listeners: scripts read the first `local=` as RADIUS.
+            tracing::info!(%local, "metrics listening");
+        }
+        ready.store(true, Ordering::Release);
         Ok(Gateway {
             config,
             store,
             auth,
             stats,
+            metrics,
             clock,
             radius_addrs,
             tacacs_addrs,
             admin_addr,
             reloader,
+            metrics_addr,
+            ready,
             cancel,
             tracker,
             writer_task,
@@ -254,8 +310,14 @@ impl Gateway {
         self.auth.config()
     }
 
+    /// The bound metrics listener address, when `[metrics]` is configured (actual port for `:0`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops reading, answers what is in flight, flushes pending writes, closes the database.
     pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;

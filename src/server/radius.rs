@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use subtle::ConstantTimeEq;
@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::engine::{Decision, Reason};
+use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PACKET_LEN};
 use crate::stats::{DropReason, Stats};
 
@@ -41,6 +42,7 @@ pub struct ClientEntry {
     config: Arc<Config>,
     require_message_authenticator: bool,
     profile: Option<Arc<Vec<Vec<u8>>>>,
+    metrics: Arc<ClientMetrics>,
     status_second: AtomicU64,
     status_count: AtomicU32,
 }
@@ -72,13 +74,18 @@ pub struct Clients {
 
 impl Clients {
     /// Builds the table from the validated config.
-    pub fn from_config(config: &Arc<Config>) -> Clients {
-        Self::reloaded(config, None, 0)
+    pub fn from_config(config: &Arc<Config>, metrics: &Metrics) -> Clients {
+        Self::reloaded(config, metrics, None, 0)
     }
 
     /// Builds the table from a reloaded config; a client (by name) whose secret changed keeps
     /// its old key from `old` until `grace_until`.
-    fn reloaded(config: &Arc<Config>, old: Option<&Clients>, grace_until: i64) -> Clients {
+    fn reloaded(
+        config: &Arc<Config>,
+        metrics: &Metrics,
+        old: Option<&Clients>,
+        grace_until: i64,
+    ) -> Clients {
         let previous = |c: &crate::config::Client| {
             let o = old?.entries.iter().find(|e| e.name == c.name)?;
             let was = o.config.clients.iter().find(|x| x.name == c.name)?;
@@ -103,6 +110,7 @@ impl Clients {
                         .as_ref()
                         .and_then(|p| config.profiles.get(p))
                         .map(|a| Arc::new(a.clone())),
+                    metrics: metrics.client(&c.name),
                     status_second: AtomicU64::new(0),
                     status_count: AtomicU32::new(0),
                 })
@@ -145,10 +153,15 @@ pub struct Radius {
 
 impl Radius {
     /// Builds the front end.
-    pub fn new(config: Arc<Config>, auth: Arc<AuthService>, stats: Arc<Stats>) -> Radius {
+    pub fn new(
+        config: Arc<Config>,
+        auth: Arc<AuthService>,
+        stats: Arc<Stats>,
+        metrics: &Metrics,
+    ) -> Radius {
         let r = &config.file.radius;
         Radius {
-            clients: ArcSwap::from_pointee(Clients::from_config(&config)),
+            clients: ArcSwap::from_pointee(Clients::from_config(&config, metrics)),
             auth,
             stats,
             dup: moka::sync::Cache::builder()
@@ -163,13 +176,13 @@ impl Radius {
 
     /// Puts the clients of a reloaded configuration in force (requests already received finish
     /// with the entry they were received with). Returns how many secrets changed.
-    pub fn reload_clients(&self, config: &Arc<Config>) -> usize {
+    pub fn reload_clients(&self, config: &Arc<Config>, metrics: &Metrics) -> usize {
         // No grace: the previous key is kept but never verifies.
         let until = match self.previous_secret_grace {
             0 => i64::MIN,
             g => self.auth.clock().now() + g,
         };
-        let table = Clients::reloaded(config, Some(&self.clients.load()), until);
+        let table = Clients::reloaded(config, metrics, Some(&self.clients.load()), until);
         let changed = table
             .entries
             .iter()
@@ -292,8 +305,10 @@ impl Radius {
         let sock = sock.clone();
         tracker.spawn(async move {
             let _permit = permit;
+            let started = Instant::now();
             match self.answer(&client, previous, &request).await {
                 Ok(Some(reply)) => {
+                    client.metrics.observe_latency(Protocol::Radius, started);
                     let _ = slot.set(reply.clone());
                     if let Err(e) = sock.send_to(&reply, src).await {
                         tracing::debug!(error = %e, %src, "send_to");
@@ -374,6 +389,7 @@ impl Radius {
         pw.fill(0);
         let result = result?;
         let out = &result.outcome;
+        client.metrics.record(Protocol::Radius, out);
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
             self.stats.replays.fetch_add(1, Ordering::Relaxed);
         }

@@ -11,7 +11,7 @@
 //! wire are still answered.
 //!
 //! Settings bound at start-up (listen addresses, the database, the data directory and master
-//! key, cache sizes, challenge TTL, the audit retention task) are not reloaded: when they changed,
+//! key, cache sizes, challenge TTL, the audit retention task, the metrics listener) are not reloaded: when they changed,
 //! the running values are kept and a warning names each section that needs a restart. Every
 //! attempt, refused or not, is an audited admin action (written through the group-commit
 //! writer). This module must not touch sockets.
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
 
 use super::auth::AuthService;
 use super::radius::Radius;
@@ -50,6 +51,7 @@ pub struct Reloader {
     auth: Arc<AuthService>,
     radius: Arc<Radius>,
     tacacs: Option<Arc<Tacacs>>,
+    metrics: Arc<Metrics>,
     /// One reload at a time (SIGHUP and the API may race).
     busy: tokio::sync::Mutex<()>,
 }
@@ -61,12 +63,14 @@ impl Reloader {
         auth: Arc<AuthService>,
         radius: Arc<Radius>,
         tacacs: Option<Arc<Tacacs>>,
+        metrics: Arc<Metrics>,
     ) -> Reloader {
         Reloader {
             path,
             auth,
             radius,
             tacacs,
+            metrics,
             busy: tokio::sync::Mutex::new(()),
         }
     }
@@ -134,9 +138,9 @@ impl Reloader {
         }
         let merged = Arc::new(merged);
         self.auth.set_config(merged.clone());
-        let secrets_changed = self.radius.reload_clients(&merged);
+        let secrets_changed = self.radius.reload_clients(&merged, &self.metrics);
         if let Some(t) = &self.tacacs {
-            t.reload_clients(&merged);
+            t.reload_clients(&merged, &self.metrics);
         }
         let report = ReloadReport {
             file: merged.path.display().to_string(),
@@ -189,6 +193,11 @@ fn keep_start_up_settings(old: &Config, mut new: Config) -> (Config, Vec<&'stati
     if !same(&old.file.challenge, &new.file.challenge) {
         changed.push("challenge");
         new.file.challenge = old.file.challenge.clone();
+    }
+    if !same(&old.file.metrics, &new.file.metrics) || old.metrics_listen != new.metrics_listen {
+        changed.push("metrics");
+        new.file.metrics = old.file.metrics.clone();
+        new.metrics_listen = old.metrics_listen;
     }
     if !same(&old.file.audit, &new.file.audit) {
         changed.push("audit");

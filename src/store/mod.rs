@@ -105,6 +105,11 @@ pub struct StoreOptions {
     pub max_connections: Option<u32>,
     /// How long to wait for a free pooled connection before failing.
     pub acquire_timeout: Duration,
+    /// SQLite files only: run WAL checkpoints on a background task this often instead of in
+    /// the connection that happens to commit past the WAL size limit. The gateway sets it so
+    /// that no group commit (and so no Accept) waits for a checkpoint; short-lived commands
+    /// keep SQLite's automatic checkpoints. See [`checkpoint_loop`].
+    pub background_checkpoint: Option<Duration>,
 }
 
 impl Default for StoreOptions {
@@ -112,9 +117,16 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
+            background_checkpoint: None,
         }
     }
 }
+
+/// SQLite's automatic checkpoint threshold (WAL pages) while a background checkpointer runs: a
+/// safety net far above what the checkpointer lets the WAL reach, so commits almost never run
+/// a checkpoint themselves, yet the WAL stays bounded (about 40 MiB) if the checkpointer
+/// cannot keep up.
+const SQLITE_AUTOCHECKPOINT_WITH_BACKGROUND: u32 = 10_000;
 
 /// A token to create with [`Store::create_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,10 +252,12 @@ impl Store {
             Backend::Sqlite => {
                 let (url, memory) = normalise_sqlite_url(url);
                 let connect = AnyConnectOptions::from_str(&url)?;
+                let background = options.background_checkpoint.filter(|_| !memory);
+                let autocheckpoint = background.map(|_| SQLITE_AUTOCHECKPOINT_WITH_BACKGROUND);
                 let mut pool = AnyPoolOptions::new()
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(move |conn, _meta| {
-                        Box::pin(async move { sqlite_pragmas(conn, memory).await })
+                        Box::pin(async move { sqlite_pragmas(conn, memory, autocheckpoint).await })
                     });
                 pool = if memory {
                     // The Any driver re-parses the URL for every connection, and each parse of
@@ -268,6 +282,11 @@ impl Store {
         };
         backend.migrator().run(&pool).await?;
         tracing::debug!(?backend, "store opened and migrated");
+        if let (Backend::Sqlite, Some(every)) = (backend, options.background_checkpoint) {
+            if !normalise_sqlite_url(url).1 {
+                tokio::spawn(checkpoint_loop(pool.clone(), every));
+            }
+        }
         Ok(Store { pool, backend })
     }
 
@@ -1174,7 +1193,7 @@ impl AuditCursor {
 
 /// `($1, $2), ($3, $4), …`: the VALUES list of a multi-row `INSERT` of `rows` rows of `cols`
 /// placeholders each.
-fn values_list(rows: usize, cols: usize) -> String {
+pub(crate) fn values_list(rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
@@ -1277,9 +1296,45 @@ async fn tokens_of_user(
     .collect()
 }
 
+/// The background WAL checkpointer of a SQLite file store ([`StoreOptions::background_checkpoint`]),
+/// until the pool closes.
+///
+/// Why: with SQLite's default, the connection whose commit grows the WAL past 1,000 pages runs
+/// the checkpoint inside that commit: copying the pages into the database file and an fsync
+/// (`synchronous=FULL`), while every request of the batch waits for its Accept and the next
+/// batches queue behind it. Here a `PASSIVE` checkpoint runs on another pooled connection,
+/// concurrently with the writer (it never takes the write lock and never waits for one), so the
+/// WAL is copied back in small pieces and SQLite can restart it from the beginning once a
+/// checkpoint has caught up. Durability is unchanged: commits still fsync the WAL.
+async fn checkpoint_loop(pool: AnyPool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = pool.close_event() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
+}
+
 /// Connection setup for SQLite, run on every new pooled connection. The busy timeout goes first
-/// so the journal-mode switch waits for a lock instead of failing.
-async fn sqlite_pragmas(conn: &mut AnyConnection, memory: bool) -> Result<(), sqlx::Error> {
+/// so the journal-mode switch waits for a lock instead of failing. `autocheckpoint` replaces
+/// SQLite's WAL size threshold for automatic checkpoints (pages) when a background checkpointer
+/// runs.
+async fn sqlite_pragmas(
+    conn: &mut AnyConnection,
+    memory: bool,
+    autocheckpoint: Option<u32>,
+) -> Result<(), sqlx::Error> {
     conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
         .await?;
     if !memory {
@@ -1289,5 +1344,9 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, memory: bool) -> Result<(), sq
     // accepted passcode's step must never be forgotten (SPEC R-1).
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    if let Some(pages) = autocheckpoint {
+        conn.execute(format!("PRAGMA wal_autocheckpoint = {pages}").as_str())
+            .await?;
+    }
     Ok(())
 }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Store, StoreError, WriteOp};
+use crate::stats::{AtomicHistogram, BatchGroups, CommitNanos};
 
 /// Counters of the writer, shared through an `Arc` for the metrics endpoint.
 #[derive(Debug, Default)]
@@ -39,6 +40,10 @@ pub struct WriterStats {
     pub commit_nanos_total: AtomicU64,
     /// Batch transactions that failed and were retried or failed their groups.
     pub failed_batches: AtomicU64,
+    /// Groups per batch transaction.
+    pub batch_size: AtomicHistogram<BatchGroups>,
+    /// Batch transaction time (begin to commit), in nanoseconds.
+    pub commit_latency: AtomicHistogram<CommitNanos>,
 }
 
 /// One queued group and where its answer goes.
@@ -117,6 +122,7 @@ async fn run(
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.last_batch_size.store(n, Ordering::Relaxed);
         stats.max_batch_size.fetch_max(n, Ordering::Relaxed);
+        stats.batch_size.observe(n);
         commit(&store, std::mem::take(&mut jobs), &stats).await;
     }
     tracing::debug!("store writer: all handles dropped, queue flushed, exiting");
@@ -130,6 +136,7 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
     let outcome = store.apply_batch(&groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     stats.commit_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+    stats.commit_latency.observe(nanos);
     match outcome {
         Ok(results) => {
             for (reply, ok) in replies.into_iter().zip(results.iter()) {

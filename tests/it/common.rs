@@ -379,3 +379,25 @@ pub fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Issues a TFT for `serial` through the admin API at `admin` with bearer `key`; returns the
+/// code.
+pub async fn issue_tft_via_api(admin: SocketAddr, key: &str, serial: &str) -> String {
+    let issued: serde_json::Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://{admin}/api/v1/tokens/{serial}/emergency"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"kind": "tft"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issued["codes"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no TFT in {issued}"))
+        .to_string()
+}

@@ -10,6 +10,8 @@ mod emergency;
 mod interop;
 mod invariants;
 mod lifecycle;
+mod logging;
+mod metrics;
 mod multi_instance;
 mod radius_e2e;
 mod tacacs_e2e;
