@@ -33,9 +33,11 @@ COPY dictionaries /etc/tokengate/dictionaries
 COPY deploy/docker/tokengate.toml /etc/tokengate/tokengate.toml
 ENV TOKENGATE_CONFIG=/etc/tokengate/tokengate.toml
 VOLUME ["/var/lib/tokengate"]
-# RADIUS authentication (UDP), TACACS+ (TCP), metrics and health (HTTP, once [metrics] is
-# enabled in the configuration).
+# RADIUS authentication (UDP), TACACS+ (TCP), metrics and health (HTTP, [metrics] listen).
 EXPOSE 1812/udp 49/tcp 9812/tcp
+# Liveness from /healthz on the metrics listener, with bash's /dev/tcp (no curl in the image).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9812 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 USER tokengate
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/tokengate"]

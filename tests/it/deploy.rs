@@ -209,3 +209,34 @@ fn systemd_unit_is_hardened_and_passes_systemd_analyze_verify() {
     let (_, warnings) = systemd_analyze_verify(&unit);
     assert!(warnings.contains("ProtectHomme"), "{warnings}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_healthcheck_command_passes_against_a_live_gateway_only() {
+    let ins = instructions();
+    let health = ins
+        .iter()
+        .find(|i| i.starts_with("HEALTHCHECK"))
+        .expect("the Dockerfile has a HEALTHCHECK");
+    let cmd: Vec<String> = serde_json::from_str(&health[health.find("CMD").unwrap() + 3..])
+        .expect("HEALTHCHECK CMD in exec (JSON) form");
+    let image_config =
+        std::fs::read_to_string(repo().join("deploy/docker/tokengate.toml")).unwrap();
+    assert!(image_config.contains("[metrics]\nlisten = \"0.0.0.0:9812\""));
+    let tg = TestGateway::start_with("[metrics]\nlisten = \"127.0.0.1:0\"\n").await;
+    let port = tg.gw().metrics_addr().unwrap().port();
+    // Blocking is fine here: the gateway runs on the runtime's other worker.
+    let run = |port: u16| {
+        let args: Vec<String> = cmd
+            .iter()
+            .map(|a| a.replace("9812", &port.to_string()))
+            .collect();
+        std::process::Command::new(&args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(run(port), "healthy gateway");
+    tg.shutdown().await;
+    assert!(!run(port), "nothing listening: unhealthy");
+}
