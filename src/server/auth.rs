@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use moka::future::Cache;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
@@ -56,7 +57,8 @@ type Slot = Arc<Mutex<Principal>>;
 
 /// Shared authentication service used by every front end.
 pub struct AuthService {
-    config: Arc<Config>,
+    /// Swapped whole by a reload; read once per request.
+    config: ArcSwap<Config>,
     store: Store,
     writer: std::sync::Mutex<Option<WriterHandle>>,
     pepper: Pepper,
@@ -93,7 +95,7 @@ impl AuthService {
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(config.file.challenge.ttl_secs))
                 .build(),
-            config,
+            config: ArcSwap::new(config),
             store,
             writer: std::sync::Mutex::new(Some(writer)),
             pepper,
@@ -101,6 +103,17 @@ impl AuthService {
             clock,
             counters: AuthCounters::default(),
         }
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Puts a reloaded configuration in force: requests that already read the old one finish
+    /// with it, the next ones use the new one.
+    pub fn set_config(&self, config: Arc<Config>) {
+        self.config.store(config);
     }
 
     /// Cache and emergency-code counters (exported by `metrics`).
@@ -137,12 +150,17 @@ impl AuthService {
 
     /// Normalises a login name under the configured case rule.
     pub fn normalize(&self, name: &str) -> String {
-        self.config.file.server.user_name_case.normalize(name)
+        self.config
+            .load()
+            .file
+            .server
+            .user_name_case
+            .normalize(name)
     }
 
     /// The configured case rule.
     pub fn name_case(&self) -> NameCase {
-        self.config.file.server.user_name_case
+        self.config.load().file.server.user_name_case
     }
 
     async fn load(&self, name: &str) -> Result<Option<Principal>, StoreError> {
@@ -269,7 +287,8 @@ impl AuthService {
         client: &str,
         protocol: &str,
     ) -> Result<AuthResult, AuthError> {
-        let name = self.normalize(raw_user_name);
+        let config = self.config.load_full();
+        let name = config.file.server.user_name_case.normalize(raw_user_name);
         let req = AuthRequest {
             user_name: raw_user_name,
             passcode,
@@ -278,14 +297,14 @@ impl AuthService {
             chap,
         };
         let now = self.clock.now();
-        let ttl = i64::try_from(self.config.file.challenge.ttl_secs).unwrap_or(120);
+        let ttl = i64::try_from(config.file.challenge.ttl_secs).unwrap_or(120);
         let writer = self.writer()?;
         let Some(slot) = self.slot(&name).await? else {
             // Unknown user: same engine path (dummy work), same answer; only the audit is written.
-            let policies = self.config.policies("default");
+            let policies = config.policies("default");
             let ctx = Ctx {
                 policies,
-                prompts: &self.config.file.prompts,
+                prompts: &config.file.prompts,
                 pepper: &self.pepper,
                 challenge_ttl: ttl,
             };
@@ -308,10 +327,10 @@ impl AuthService {
             Some(s) => self.lookup_state(s).await?,
         };
         let mut guard = slot.lock().await;
-        let policies = self.config.policies(&guard.user.domain);
+        let policies = config.policies(&guard.user.domain);
         let ctx = Ctx {
             policies,
-            prompts: &self.config.file.prompts,
+            prompts: &config.file.prompts,
             pepper: &self.pepper,
             challenge_ttl: ttl,
         };
@@ -395,7 +414,7 @@ impl AuthService {
     /// Follows the store's change feed until `cancel` fires (admin changes by the CLI or another
     /// instance invalidate the cached users).
     pub async fn follow_changes(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
-        let every = Duration::from_millis(self.config.file.cache.change_poll_ms.max(50));
+        let every = Duration::from_millis(self.config.load().file.cache.change_poll_ms.max(50));
         let mut seq = match self.store.latest_change().await {
             Ok(s) => s,
             Err(e) => {

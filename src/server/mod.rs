@@ -12,6 +12,7 @@ pub mod auth;
 pub mod health;
 pub mod http;
 pub mod radius;
+pub mod reload;
 pub mod tacacs;
 
 use std::net::SocketAddr;
@@ -79,6 +80,7 @@ pub struct Gateway {
     tacacs_addrs: Vec<SocketAddr>,
     tacacs_tls_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    reloader: Arc<reload::Reloader>,
     metrics_addr: Option<SocketAddr>,
     ready: Arc<AtomicBool>,
     cancel: CancellationToken,
@@ -150,6 +152,23 @@ impl Gateway {
             stats.clone(),
             &metrics,
         ));
+        let tacacs_front = config.tacacs.as_ref().map(|t| {
+            Arc::new(tacacs::Tacacs::new(
+                config.clone(),
+                t,
+                auth.clone(),
+                store.clone(),
+                stats.clone(),
+                &metrics,
+            ))
+        });
+        let reloader = Arc::new(reload::Reloader::new(
+            config.path.clone(),
+            auth.clone(),
+            radius.clone(),
+            tacacs_front.clone(),
+            metrics.clone(),
+        ));
         // The monitoring listener is bound first and served at once, so `/readyz` answers 503
         // until every other listener is bound.
         let mut metrics_addr = None;
@@ -177,11 +196,11 @@ impl Gateway {
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
                 let state = Arc::new(http::ApiState::new(
-                    config.clone(),
                     store.clone(),
                     Arc::new(key),
                     auth.clone(),
                     clock.clone(),
+                    reloader.clone(),
                 ));
                 Some((listener, http::router(state), local))
             }
@@ -209,15 +228,7 @@ impl Gateway {
         }
         let mut tacacs_addrs = Vec::new();
         let mut tacacs_tls_addrs = Vec::new();
-        if let Some(t) = &config.tacacs {
-            let front = Arc::new(tacacs::Tacacs::new(
-                config.clone(),
-                t,
-                auth.clone(),
-                store.clone(),
-                stats.clone(),
-                &metrics,
-            ));
+        if let (Some(t), Some(front)) = (&config.tacacs, &tacacs_front) {
             // Plain TCP listeners, then TLS ones (RFC 9887): same front end, own acceptor.
             let plain = t.listen.iter().map(|a| (a, None));
             let tls = t.tls.iter().flat_map(|tls| {
@@ -278,6 +289,7 @@ impl Gateway {
             tacacs_addrs,
             tacacs_tls_addrs,
             admin_addr,
+            reloader,
             metrics_addr,
             ready,
             cancel,
@@ -305,6 +317,17 @@ impl Gateway {
     /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Re-reads the configuration file and puts its clients, policies, prompts and profiles in
+    /// force (SIGHUP). An invalid file changes nothing and its error is returned.
+    pub async fn reload(&self) -> Result<reload::ReloadReport, crate::config::ConfigError> {
+        self.reloader.reload("signal:SIGHUP").await
+    }
+
+    /// The configuration in force now (the start-up one until a reload).
+    pub fn current_config(&self) -> Arc<Config> {
+        self.auth.config()
     }
 
     /// The bound metrics listener address, when `[metrics]` is configured (actual port for `:0`).

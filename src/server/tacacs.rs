@@ -60,11 +60,12 @@ struct TacClient {
 
 /// Shared state of the TACACS+ front end.
 pub struct Tacacs {
-    clients: Vec<Arc<TacClient>>,
+    /// Swapped whole by a reload; read once per connection (a connection keeps the keys it was
+    /// accepted with).
+    clients: arc_swap::ArcSwap<Vec<Arc<TacClient>>>,
     auth: Arc<AuthService>,
     store: Store,
     stats: Arc<Stats>,
-    config: Arc<Config>,
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
@@ -84,6 +85,30 @@ impl Tacacs {
         stats: Arc<Stats>,
         metrics: &Metrics,
     ) -> Tacacs {
+        Tacacs {
+            clients: arc_swap::ArcSwap::from_pointee(Self::clients(&config, metrics)),
+            auth,
+            store,
+            stats,
+            limits: ConnectionLimits {
+                max_sessions: tacacs.max_sessions_per_connection,
+                allow_single_connect: true,
+                session: SessionLimits {
+                    max_rounds: tacacs.max_rounds,
+                },
+            },
+            idle: tacacs.idle_timeout,
+            connections: Arc::new(Semaphore::new(tacacs.max_connections)),
+            enable_policy: tacacs.enable.policy,
+        }
+    }
+
+    /// Puts the clients (and keys) of a reloaded configuration in force for new connections.
+    pub fn reload_clients(&self, config: &Config, metrics: &Metrics) {
+        self.clients.store(Arc::new(Self::clients(config, metrics)));
+    }
+
+    fn clients(config: &Config, metrics: &Metrics) -> Vec<Arc<TacClient>> {
         // Every client: over plain TCP only those with keys are served; over TLS any client whose
         // address matches (its certificate is the credential, RFC 9887).
         let mut clients: Vec<Arc<TacClient>> = config
@@ -99,40 +124,27 @@ impl Tacacs {
             })
             .collect();
         clients.sort_by_key(|c| std::cmp::Reverse(c.net.prefix_len()));
-        Tacacs {
-            clients,
-            auth,
-            store,
-            stats,
-            limits: ConnectionLimits {
-                max_sessions: tacacs.max_sessions_per_connection,
-                allow_single_connect: true,
-                session: SessionLimits {
-                    max_rounds: tacacs.max_rounds,
-                },
-            },
-            idle: tacacs.idle_timeout,
-            connections: Arc::new(Semaphore::new(tacacs.max_connections)),
-            enable_policy: tacacs.enable.policy,
-            config,
-        }
+        clients
     }
 
     /// The client for a source address: with a TACACS+ key for plain TCP, any for TLS.
-    fn find(&self, ip: IpAddr, tls: bool) -> Option<&Arc<TacClient>> {
+    fn find(&self, ip: IpAddr, tls: bool) -> Option<Arc<TacClient>> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
         self.clients
+            .load()
             .iter()
             .find(|c| c.net.contains(&ip) && (tls || !c.keys.is_empty()))
+            .cloned()
     }
 
     /// The `[tacacs.enable]` check for `user` as sent (normalised here).
     fn enable_allows(&self, user: &str, priv_lvl: u8) -> bool {
         let name = self.auth.normalize(user);
-        self.config
+        self.auth
+            .config()
             .tacacs
             .as_ref()
             .is_some_and(|t| t.enable_allows(&name, priv_lvl))
@@ -165,7 +177,7 @@ impl Tacacs {
                     }
                 },
             };
-            let Some(client) = self.find(src.ip(), tls.is_some()).cloned() else {
+            let Some(client) = self.find(src.ip(), tls.is_some()) else {
                 self.tstats().closed("unknown_client");
                 drop(stream);
                 continue;
@@ -378,7 +390,8 @@ impl Tacacs {
                     }
                     _ => Vec::new(),
                 };
-                let wire = answer.as_answer(&self.config, &args);
+                let config = self.auth.config();
+                let wire = answer.as_answer(&config, &args);
                 match conn.answer(session_id, &wire, obfuscation, &mut out) {
                     Ok(bytes) => Ok(bytes.len()),
                     Err(ConnectionError::Session {
@@ -389,7 +402,7 @@ impl Tacacs {
                         states.remove(&session_id);
                         self.tstats().fails.fetch_add(1, Ordering::Relaxed);
                         let fail = Answer::Fail {
-                            server_msg: self.config.file.prompts.reject.as_bytes(),
+                            server_msg: config.file.prompts.reject.as_bytes(),
                         };
                         conn.answer(session_id, &fail, obfuscation, &mut out)
                             .map(|b| b.len())
@@ -489,7 +502,8 @@ impl Tacacs {
                 return Owned::AuthorError;
             }
         }
-        let Some(t) = &self.config.tacacs else {
+        let config = self.auth.config();
+        let Some(t) = &config.tacacs else {
             return Owned::AuthorFail;
         };
         let Some(set) = t.author_set(&name) else {

@@ -331,6 +331,19 @@ impl RadClient {
     }
 }
 
+/// Spawns `tokengate [global_args] serve` on `config` at log level info, stderr piped.
+pub fn spawn_daemon(config: &Path, global_args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(global_args)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A daemon process that a failed assertion cannot leave running: dropped while still alive, it
 /// is killed and reaped. Derefs to the `Child` for `id`, `wait` and `kill`.
 pub struct DaemonChild(pub std::process::Child);
@@ -361,13 +374,7 @@ impl Drop for DaemonChild {
 /// from its log).
 pub fn start_daemon(config: &Path) -> (DaemonChild, SocketAddr) {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(config, &[]);
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
