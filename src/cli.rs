@@ -86,9 +86,38 @@ pub enum Command {
     /// Offline emergency tokencodes (per token) and passcodes (per user).
     #[command(subcommand)]
     OfflineCode(OfflineCodeCmd),
+    /// The audit log: export it, apply the retention.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Load testing: create N users with a TOTP token (and PIN) each, quickly, and write their
     /// secrets for the load generator (`tg-loadgen --secrets FILE`).
     Populate(PopulateArgs),
+}
+
+/// `audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Write the records of a time range as JSON lines or CSV (streamed page by page).
+    Export {
+        /// From: RFC 3339 (2026-12-04T09:30:00Z), a date (UTC midnight) or an age (24h, 7d).
+        #[arg(long)]
+        since: String,
+        /// Until (exclusive), same forms; default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::audit::ExportFormat::Jsonl)]
+        format: crate::audit::ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Delete records older than `[audit] retention_days` (or `--older-than-days`) now.
+    Prune {
+        /// Overrides the configured retention.
+        #[arg(long)]
+        older_than_days: Option<u32>,
+    },
 }
 
 /// `populate` options.
@@ -420,14 +449,7 @@ pub fn parse_date(s: &str) -> Result<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         bail!("{s:?} is not a valid date");
     }
-    // Days from civil (proleptic Gregorian), after H. Hinnant's well-known formula.
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok((era * 146_097 + doe - 719_468) * 86_400)
+    Ok(crate::clock::days_from_civil(y, m, d) * 86_400)
 }
 
 fn decode_hex(s: &str) -> Result<Vec<u8>> {
@@ -521,6 +543,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Serve { demo } => serve(config, demo, cli.json).await,
+        Command::Audit(cmd) => audit_command(&config, cmd, cli.json, now).await,
         cmd => {
             let (store, key) = open_storage(&config).await?;
             let admin = Admin::new(&store, &config, &key, actor());
@@ -876,8 +899,112 @@ async fn admin_command(admin: &Admin<'_>, cmd: Command, json: bool, now: i64) ->
             })
         }
         Command::Populate(p) => populate(admin, p, json, now).await,
-        Command::Serve { .. } | Command::CheckConfig | Command::Migrate | Command::ApiKey(_) => {
+        Command::Serve { .. }
+        | Command::CheckConfig
+        | Command::Migrate
+        | Command::ApiKey(_)
+        | Command::Audit(_) => {
             unreachable!()
+        }
+    }
+}
+
+/// `audit export` and `audit prune`. Both are admin actions and are audited themselves, after
+/// the fact (an export does not contain its own record).
+async fn audit_command(config: &Config, cmd: AuditCmd, json: bool, now: i64) -> Result<()> {
+    let store = crate::store::Store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let r = audit_command_on(&store, config, cmd, json, now).await;
+    store.close().await;
+    r
+}
+
+async fn audit_command_on(
+    store: &crate::store::Store,
+    config: &Config,
+    cmd: AuditCmd,
+    json: bool,
+    now: i64,
+) -> Result<()> {
+    let record = |method: &str, reason: String| crate::model::AuditRecord {
+        at: now,
+        actor: Some(actor()),
+        user_name: String::new(),
+        client: None,
+        protocol: "admin".into(),
+        method: method.into(),
+        result: "ok".into(),
+        reason,
+    };
+    match cmd {
+        AuditCmd::Export {
+            since,
+            until,
+            format,
+            output,
+        } => {
+            let since = crate::audit::parse_time(&since, now)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let until = match until {
+                None => now.saturating_add(1),
+                Some(u) => crate::audit::parse_time(&u, now)
+                    .map_err(|e| anyhow::anyhow!("--until: {e}"))?,
+            };
+            if until <= since {
+                bail!("--until must be after --since");
+            }
+            let count = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    crate::audit::export(store, since, until, format, &mut w).await?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    crate::audit::export(store, since, until, format, &mut w).await?
+                }
+            };
+            store
+                .insert_audit(&record(
+                    "audit_export",
+                    format!("{count} records from {}", format_utc(since)),
+                ))
+                .await?;
+            // The records went to standard output: the summary goes to standard error.
+            eprintln!("exported {count} audit records");
+            Ok(())
+        }
+        AuditCmd::Prune { older_than_days } => {
+            let days = match older_than_days.unwrap_or(config.file.audit.retention_days) {
+                0 => bail!(
+                    "no retention: set [audit] retention_days in {} or pass --older-than-days",
+                    config.path.display()
+                ),
+                d => d,
+            };
+            let before = now - i64::from(days) * 86_400;
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let n =
+                crate::audit::prune(store, before, config.file.audit.prune_batch, &cancel).await?;
+            store
+                .insert_audit(&record(
+                    "audit_prune",
+                    format!("{n} records before {}", format_utc(before)),
+                ))
+                .await?;
+            print(
+                json,
+                &serde_json::json!({"deleted": n, "before": format_utc(before)}),
+                |_| {
+                    format!(
+                        "deleted {n} audit records older than {}",
+                        format_utc(before)
+                    )
+                },
+            )
         }
     }
 }

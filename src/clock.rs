@@ -62,6 +62,18 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (H. Hinnant's days-from-civil
+/// algorithm). The caller checks that the date exists.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

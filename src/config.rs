@@ -19,6 +19,9 @@ use crate::model::{AvailableRule, EmergencyKind, TokenKind};
 use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
+mod tacacs;
+pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection};
+
 /// The only configuration format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -87,6 +90,29 @@ pub struct FileConfig {
     /// The Prometheus and health endpoint; absent = no metrics listener.
     #[serde(default)]
     pub metrics: Option<MetricsSection>,
+    /// The audit log's retention.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: how long the audit log keeps records.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Records older than this many days are deleted (hourly by the gateway, or by
+    /// `tokengate audit prune`); 0 keeps them forever.
+    pub retention_days: u32,
+    /// Rows deleted per transaction when pruning (1..=100000).
+    pub prune_batch: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            retention_days: 0,
+            prune_batch: 1_000,
+        }
+    }
 }
 
 /// `[metrics]`: HTTP listener for `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
@@ -96,50 +122,6 @@ pub struct MetricsSection {
     /// TCP address to listen on (`127.0.0.1:9812`). No authentication: the metrics hold no
     /// secrets and no user names, but keep the port away from untrusted networks.
     pub listen: String,
-}
-
-/// `[tacacs]`: the TACACS+ front end over plain TCP (RFC 8907). TLS (RFC 9887) is not here yet.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TacacsSection {
-    /// TCP addresses to listen on (`127.0.0.1:49`).
-    pub listen: Vec<String>,
-    /// Connections served at once; more are closed at once and counted.
-    #[serde(default = "default_tacacs_max_connections")]
-    pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed and counted.
-    #[serde(default = "default_tacacs_idle_timeout")]
-    pub idle_timeout_secs: u64,
-    /// Sessions alive at once on one single-connection connection.
-    #[serde(default = "default_tacacs_max_sessions")]
-    pub max_sessions_per_connection: usize,
-    /// Prompts (GETUSER, GETPASS) the server may send in one session.
-    #[serde(default = "default_tacacs_max_rounds")]
-    pub max_rounds: u8,
-    /// Authorization attribute sets by user name; `default` applies to every other known user.
-    #[serde(default)]
-    pub authorization: BTreeMap<String, TacacsAuthorSection>,
-}
-
-/// `[tacacs.authorization.<user or default>]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TacacsAuthorSection {
-    /// Arguments answered with PASS_ADD (`service=shell`, `priv-lvl=15`).
-    pub args: Vec<String>,
-}
-
-fn default_tacacs_max_connections() -> usize {
-    1024
-}
-fn default_tacacs_idle_timeout() -> u64 {
-    60
-}
-fn default_tacacs_max_sessions() -> usize {
-    16
-}
-fn default_tacacs_max_rounds() -> u8 {
-    8
 }
 
 /// `[admin_api]`: the admin HTTP API (JSON over HTTP, bearer API keys).
@@ -691,23 +673,6 @@ pub struct Client {
     pub tacacs_keys: Vec<Secret>,
 }
 
-/// The TACACS+ front end after validation.
-#[derive(Debug, Clone)]
-pub struct Tacacs {
-    /// TCP listen addresses.
-    pub listen: Vec<SocketAddr>,
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// Idle timeout of a connection.
-    pub idle_timeout: std::time::Duration,
-    /// Sessions alive at once on one connection.
-    pub max_sessions_per_connection: usize,
-    /// Prompts per session.
-    pub max_rounds: u8,
-    /// Authorization arguments by user name (or `default`).
-    pub authorization: BTreeMap<String, Vec<Vec<u8>>>,
-}
-
 /// The admin HTTP API after validation.
 #[derive(Debug, Clone)]
 pub struct AdminApi {
@@ -920,6 +885,9 @@ impl Config {
                 "radius.max_in_flight".into(),
                 "must be at least 1".into(),
             ));
+        }
+        if !(1..=100_000).contains(&file.audit.prune_batch) {
+            return Err(err("audit.prune_batch".into(), "must be 1..=100000".into()));
         }
         if !(10..=3600).contains(&file.challenge.ttl_secs) {
             return Err(err("challenge.ttl_secs".into(), "must be 10..=3600".into()));
@@ -1204,78 +1172,7 @@ impl Config {
 
         let tacacs = match &file.tacacs {
             None => None,
-            Some(t) => {
-                let mut listen = Vec::new();
-                for (i, l) in t.listen.iter().enumerate() {
-                    let addr: SocketAddr = l.parse().map_err(|e| {
-                        err(
-                            format!("tacacs.listen[{i}]"),
-                            format!("{l:?} is not ip:port: {e}"),
-                        )
-                    })?;
-                    listen.push(addr);
-                }
-                if listen.is_empty() {
-                    return Err(err(
-                        "tacacs.listen".into(),
-                        "give at least one address (or remove [tacacs])".into(),
-                    ));
-                }
-                if !(1..=100_000).contains(&t.max_connections) {
-                    return Err(err(
-                        "tacacs.max_connections".into(),
-                        "must be 1..=100000".into(),
-                    ));
-                }
-                if !(1..=3600).contains(&t.idle_timeout_secs) {
-                    return Err(err(
-                        "tacacs.idle_timeout_secs".into(),
-                        "must be 1..=3600".into(),
-                    ));
-                }
-                if !(1..=256).contains(&t.max_sessions_per_connection) {
-                    return Err(err(
-                        "tacacs.max_sessions_per_connection".into(),
-                        "must be 1..=256".into(),
-                    ));
-                }
-                if !(2..=32).contains(&t.max_rounds) {
-                    return Err(err(
-                        "tacacs.max_rounds".into(),
-                        "must be 2..=32 (a login needs GETUSER and GETPASS)".into(),
-                    ));
-                }
-                let mut authorization = BTreeMap::new();
-                for (name, set) in &t.authorization {
-                    if set.args.len() > 255 {
-                        return Err(err(
-                            format!("tacacs.authorization.{name}.args"),
-                            "at most 255 arguments".into(),
-                        ));
-                    }
-                    let mut args = Vec::new();
-                    for (i, a) in set.args.iter().enumerate() {
-                        let bad =
-                            a.len() > 255 || a.starts_with(['=', '*']) || !a.contains(['=', '*']);
-                        if bad {
-                            return Err(err(
-                                format!("tacacs.authorization.{name}.args[{i}]"),
-                                format!("{a:?} is not \"name=value\" or \"name*value\" (at most 255 bytes)"),
-                            ));
-                        }
-                        args.push(a.as_bytes().to_vec());
-                    }
-                    authorization.insert(name.clone(), args);
-                }
-                Some(Tacacs {
-                    authorization,
-                    listen,
-                    max_connections: t.max_connections,
-                    idle_timeout: std::time::Duration::from_secs(t.idle_timeout_secs),
-                    max_sessions_per_connection: t.max_sessions_per_connection,
-                    max_rounds: t.max_rounds,
-                })
-            }
+            Some(t) => Some(tacacs::validate(t, base, &err)?),
         };
 
         Ok(Config {
@@ -1436,7 +1333,7 @@ mod tests {
         assert!(n >= 1, "no example config found in {}", dir.display());
     }
 
-    fn load_text(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn load_text(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
         let text = text.replace(
@@ -1447,7 +1344,7 @@ mod tests {
         Config::load(&p)
     }
 
-    const MINIMAL: &str = r#"
+    pub(super) const MINIMAL: &str = r#"
 version = 1
 [server]
 dictionary = "DICT"
@@ -1592,7 +1489,7 @@ secret = "s3cret"
         assert_eq!(t.max_rounds, 4);
         assert_eq!(t.max_connections, 1024);
         assert_eq!(t.idle_timeout.as_secs(), 60);
-        assert_eq!(t.authorization["default"][1], b"priv-lvl=15");
+        assert_eq!(t.authorization["default"].args[1], b"priv-lvl=15");
         let k: Vec<&[u8]> = c.clients[0].tacacs_keys.iter().map(|k| &k.0[..]).collect();
         assert_eq!(k, [&b"new"[..], b"old", b"from-file-1", b"from-file-2"]);
         assert!(!format!("{:?}", c.clients[0]).contains("from-file"));

@@ -12,11 +12,13 @@
 //! - [`server`]: the I/O: UDP listeners, caches, the auth service, lifecycle.
 //! - [`admin`]: admin operations shared by the CLI (and later the HTTP API).
 //! - [`metrics`]: Prometheus metric names, pre-resolved handles and the scrape.
+//! - [`audit`]: audit log lines, export (JSON lines, CSV) and retention.
 //! - [`config`], [`cli`], [`keys`], [`clock`], [`stats`], [`model`]: the rest.
 
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

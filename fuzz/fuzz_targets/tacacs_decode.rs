@@ -1,7 +1,8 @@
 //! Fuzz target for the TACACS+ codec and state machines: the input is read as a stream of
 //! packets; each is split, de-obfuscated with a fixed key (unless UNENCRYPTED), decoded,
 //! re-encoded (which must reproduce the bytes) and decoded again (same fields); decoded client
-//! packets then go through one `Connection`, whose events are answered in turn.
+//! packets then go through one `Connection`, whose events are answered in turn; authorization
+//! requests are also decided by `policy::authorize` against a set with command patterns.
 //!
 //! It owns no logic of its own and must stay deterministic (no clock, no randomness).
 
@@ -9,8 +10,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use tokengate::tacacs::{
-    encode_packet, split_packet, AcctReply, AcctStatus, Answer, Args, AuthorResponse, AuthorStatus,
-    Body, Connection, ConnectionLimits, Event, Header, Obfuscation, SessionLimits, HEADER_LEN,
+    encode_packet, policy, split_packet, AcctReply, AcctStatus, Answer, Args, AuthorResponse,
+    AuthorSet, AuthorStatus, Body, Connection, ConnectionLimits, Event, Header, Obfuscation,
+    SessionLimits, HEADER_LEN,
 };
 
 const KEY: &[u8] = b"testing123";
@@ -63,6 +65,11 @@ fuzz_target!(|data: &[u8]| {
         session: SessionLimits { max_rounds: 6 },
     };
     let mut connection = Connection::new(limits);
+    let set = AuthorSet {
+        args: vec![b"service=shell".to_vec(), b"priv-lvl=7".to_vec()],
+        permit: vec![policy::command_pattern("show .*").expect("valid pattern")],
+        deny: vec![policy::command_pattern("show run.*").expect("valid pattern")],
+    };
     let mut rest = data;
     let mut n = 0usize;
     let mut out = vec![0u8; 70 * 1024];
@@ -102,6 +109,10 @@ fuzz_target!(|data: &[u8]| {
         n += 1;
         let chosen = match connection.receive(&header, decoded) {
             Ok(Event::Aborted { .. }) | Err(_) => None,
+            Ok(Event::Authorize(r)) => {
+                let _ = policy::authorize(&set, &r.args);
+                Some(answer(n, &Event::Authorize(r)))
+            }
             Ok(event) => Some(answer(n, &event)),
         };
         if let Some(chosen) = chosen {

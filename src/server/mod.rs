@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::otp::MasterKey;
 use crate::stats::Stats;
-use crate::store::{Store, WriterHandle};
+use crate::store::{Store, StoreOptions, WriterHandle};
 
 use auth::AuthService;
 
@@ -87,6 +87,18 @@ pub struct Gateway {
 
 /// Opens (creating if needed) the data directory, master key and database named by `config`.
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
+    open_storage_with(config, &StoreOptions::default()).await
+}
+
+/// How often the gateway checkpoints a SQLite WAL in the background (off the group commit).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// [`open_storage`] with explicit pool settings (the gateway moves SQLite checkpoints to a
+/// background task).
+async fn open_storage_with(
+    config: &Config,
+    options: &StoreOptions,
+) -> Result<(Store, MasterKey), StartError> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -94,7 +106,7 @@ pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartEr
         })?;
     }
     let key = crate::keys::load_or_create(&config.master_key_file)?;
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, options).await?;
     Ok((store, key))
 }
 
@@ -110,7 +122,11 @@ impl Gateway {
         clock: Arc<Clock>,
     ) -> Result<Gateway, StartError> {
         let config = Arc::new(config);
-        let (store, key) = open_storage(&config).await?;
+        let options = StoreOptions {
+            background_checkpoint: Some(CHECKPOINT_EVERY),
+            ..StoreOptions::default()
+        };
+        let (store, key) = open_storage_with(&config, &options).await?;
         let (writer, writer_task) =
             WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
         let stats = Arc::new(Stats::default());
@@ -222,6 +238,16 @@ impl Gateway {
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
+        let retention = &config.file.audit;
+        if retention.retention_days > 0 {
+            tracker.spawn(crate::audit::retention_loop(
+                store.clone(),
+                clock.clone(),
+                retention.retention_days,
+                retention.prune_batch,
+                cancel.clone(),
+            ));
+        }
         if let Some(local) = metrics_addr {
             // Logged after the RADIUS listeners: scripts read the first `local=` as RADIUS.
             tracing::info!(%local, "metrics listening");

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Tacacs as TacacsConfig};
+use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig};
 use crate::engine::{Decision, Reason};
 use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::model::AuditRecord;
@@ -35,6 +35,7 @@ use crate::tacacs::{
     AuthorStatus, Body, Connection, ConnectionError, ConnectionLimits, Credential, Event, Header,
     Obfuscation, SessionError, SessionLimits, HEADER_LEN, MAX_BODY_LEN,
 };
+use crate::tacacs::{policy, AuthenService, AuthenType, StartInfo, Verdict};
 
 use super::auth::AuthService;
 
@@ -63,6 +64,7 @@ pub struct Tacacs {
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
+    enable_policy: EnablePolicy,
 }
 
 /// Why a connection ended (a bounded label for [`TacacsStats::closed`]).
@@ -106,6 +108,7 @@ impl Tacacs {
             },
             idle: tacacs.idle_timeout,
             connections: Arc::new(Semaphore::new(tacacs.max_connections)),
+            enable_policy: tacacs.enable.policy,
             config,
         }
     }
@@ -116,6 +119,15 @@ impl Tacacs {
             v4 => v4,
         };
         self.clients.iter().find(|c| c.net.contains(&ip))
+    }
+
+    /// The `[tacacs.enable]` check for `user` as sent (normalised here).
+    fn enable_allows(&self, user: &str, priv_lvl: u8) -> bool {
+        let name = self.auth.normalize(user);
+        self.config
+            .tacacs
+            .as_ref()
+            .is_some_and(|t| t.enable_allows(&name, priv_lvl))
     }
 
     fn tstats(&self) -> &TacacsStats {
@@ -230,7 +242,7 @@ impl Tacacs {
             };
             let session_id = header.session_id;
             let plan = match conn.receive(&header, decoded) {
-                Ok(event) => plan_of(event, &mut states, session_id),
+                Ok(event) => plan_of(event, &mut states, session_id, self.enable_policy),
                 Err(e) => {
                     tracing::debug!(client = %client.name, error = %e, "TACACS+ packet refused");
                     return e.reason();
@@ -246,18 +258,37 @@ impl Tacacs {
                 Plan::Auth {
                     user,
                     mut passcode,
+                    enable: Some(priv_lvl),
+                    ..
+                } if !self.enable_allows(&user, priv_lvl) => {
+                    // Not allowed to enable (policy, user list or level): FAIL without a check.
+                    passcode.fill(0);
+                    tracing::debug!(client = %client.name, priv_lvl, "TACACS+ enable refused by policy");
+                    Owned::Fail
+                }
+                Plan::Auth {
+                    user,
+                    mut passcode,
                     state,
+                    single,
+                    ..
                 } => {
-                    let (answer, new_state) = self
+                    let (mut answer, mut new_state) = self
                         .authenticate(client, &user, &passcode, state.as_deref())
                         .await;
                     passcode.fill(0);
+                    if let (true, Owned::GetPass(Some(prompt))) = (single, &mut answer) {
+                        // Next Tokencode or New PIN needs another round, which PAP and CHAP
+                        // do not have: FAIL, and say why (the user can log in with ASCII).
+                        answer = Owned::FailWith(std::mem::take(prompt));
+                        new_state = None;
+                    }
                     if let Some(st) = new_state {
                         states.insert(session_id, st);
                     }
                     answer
                 }
-                Plan::Authorize { user } => self.authorize(&user).await,
+                Plan::Authorize { user, args } => self.authorize(&user, &args).await,
                 Plan::Account {
                     user,
                     flags,
@@ -269,7 +300,9 @@ impl Tacacs {
             }
             let written = {
                 let args: Vec<&[u8]> = match &answer {
-                    Owned::AuthorPass(a) => a.iter().map(Vec::as_slice).collect(),
+                    Owned::AuthorPass(a) | Owned::AuthorRepl(a) => {
+                        a.iter().map(Vec::as_slice).collect()
+                    }
                     _ => Vec::new(),
                 };
                 let wire = answer.as_answer(&self.config, &args);
@@ -300,7 +333,9 @@ impl Tacacs {
             };
             match &answer {
                 Owned::Pass => self.tstats().passes.fetch_add(1, Ordering::Relaxed),
-                Owned::Fail => self.tstats().fails.fetch_add(1, Ordering::Relaxed),
+                Owned::Fail | Owned::FailWith(_) => {
+                    self.tstats().fails.fetch_add(1, Ordering::Relaxed)
+                }
                 Owned::GetPass(Some(_)) => self.tstats().challenges.fetch_add(1, Ordering::Relaxed),
                 _ => 0,
             };
@@ -354,8 +389,9 @@ impl Tacacs {
         }
     }
 
-    /// Authorization: the user's own set, else `default`; FAIL for unknown users or no set.
-    async fn authorize(&self, user: &str) -> Owned {
+    /// Authorization: the user's own set, else their first group's, else `default`; FAIL for
+    /// unknown users, no set, or a command the set does not permit.
+    async fn authorize(&self, user: &str, args: &[Vec<u8>]) -> Owned {
         self.tstats().authorizations.fetch_add(1, Ordering::Relaxed);
         if user.is_empty() {
             return Owned::AuthorFail;
@@ -372,13 +408,14 @@ impl Tacacs {
         let Some(t) = &self.config.tacacs else {
             return Owned::AuthorFail;
         };
-        match t
-            .authorization
-            .get(&name)
-            .or_else(|| t.authorization.get("default"))
-        {
-            Some(args) => Owned::AuthorPass(args.clone()),
-            None => Owned::AuthorFail,
+        let Some(set) = t.author_set(&name) else {
+            return Owned::AuthorFail;
+        };
+        let list: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        match policy::authorize(set, &Args::from_list(&list)) {
+            Verdict::PassAdd(a) => Owned::AuthorPass(a),
+            Verdict::PassRepl(a) => Owned::AuthorRepl(a),
+            Verdict::Fail => Owned::AuthorFail,
         }
     }
 
@@ -426,8 +463,11 @@ enum Owned {
     GetPass(Option<String>),
     Pass,
     Fail,
+    /// FAIL with a specific server_msg (a challenge a single-exchange login cannot answer).
+    FailWith(String),
     Error,
     AuthorPass(Vec<Vec<u8>>),
+    AuthorRepl(Vec<Vec<u8>>),
     AuthorFail,
     AuthorError,
     AcctSuccess,
@@ -466,10 +506,14 @@ impl Owned {
             Owned::Fail => Answer::Fail {
                 server_msg: config.file.prompts.reject.as_bytes(),
             },
+            Owned::FailWith(msg) => Answer::Fail {
+                server_msg: msg.as_bytes(),
+            },
             Owned::Error => Answer::Error {
                 server_msg: b"temporarily unavailable",
             },
             Owned::AuthorPass(_) => author(AuthorStatus::PassAdd, Args::from_list(args)),
+            Owned::AuthorRepl(_) => author(AuthorStatus::PassRepl, Args::from_list(args)),
             Owned::AuthorFail => author(AuthorStatus::Fail, Args::empty()),
             Owned::AuthorError => author(AuthorStatus::Error, Args::empty()),
             Owned::AcctSuccess => acct(AcctStatus::Success),
@@ -486,9 +530,14 @@ enum Plan {
         user: String,
         passcode: Vec<u8>,
         state: Option<String>,
+        /// `Some(priv_lvl)` for `service=enable`.
+        enable: Option<u8>,
+        /// PAP/CHAP: one exchange, so a challenge cannot be asked (it becomes a FAIL).
+        single: bool,
     },
     Authorize {
         user: String,
+        args: Vec<Vec<u8>>,
     },
     Account {
         user: String,
@@ -505,29 +554,54 @@ fn user_of(user: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn plan_of(event: Event<'_>, states: &mut HashMap<u32, String>, session_id: u32) -> Plan {
+/// `Some(priv_lvl)` when the session is an enable (`service=enable`).
+fn enable_of(start: &StartInfo<'_>) -> Option<u8> {
+    (start.service == AuthenService::Enable).then_some(start.priv_lvl)
+}
+
+fn plan_of(
+    event: Event<'_>,
+    states: &mut HashMap<u32, String>,
+    session_id: u32,
+    enable: EnablePolicy,
+) -> Plan {
     match event {
+        // `policy = "deny"`: refuse an enable before asking for anything.
+        Event::NeedUser { start } | Event::NeedPassword { start, .. }
+            if enable_of(&start).is_some() && enable == EnablePolicy::Deny =>
+        {
+            Plan::Answer(Owned::Fail)
+        }
         Event::NeedUser { .. } => Plan::Answer(Owned::GetUser),
         Event::NeedPassword { .. } => Plan::Answer(Owned::GetPass(None)),
         Event::Authenticate {
             user,
             credential: Credential::Password(p),
-            ..
+            start,
         } => match user_of(user) {
             Some(user) => Plan::Auth {
                 user,
                 passcode: p.to_vec(),
                 state: None,
+                enable: enable_of(&start),
+                single: start.authen_type != AuthenType::Ascii,
             },
             None => Plan::Answer(Owned::Fail),
         },
         // CHAP and MS-CHAP cannot carry a one-time code the server could check.
         Event::Authenticate { .. } => Plan::Answer(Owned::Fail),
-        Event::Continue { user, answer, .. } => match (user_of(user), states.remove(&session_id)) {
+        Event::Continue {
+            user,
+            answer,
+            start,
+            ..
+        } => match (user_of(user), states.remove(&session_id)) {
             (Some(user), Some(state)) => Plan::Auth {
                 user,
                 passcode: answer.to_vec(),
                 state: Some(state),
+                enable: enable_of(&start),
+                single: false,
             },
             _ => Plan::Answer(Owned::Fail),
         },
@@ -535,6 +609,7 @@ fn plan_of(event: Event<'_>, states: &mut HashMap<u32, String>, session_id: u32)
         Event::Unsupported { .. } => Plan::Answer(Owned::Fail),
         Event::Authorize(r) => Plan::Authorize {
             user: user_of(r.user).unwrap_or_default(),
+            args: r.args.iter().map(<[u8]>::to_vec).collect(),
         },
         Event::Account(r) => {
             // Keep what identifies the record; bounded (the codec caps each argument at 255).

@@ -105,6 +105,11 @@ pub struct StoreOptions {
     pub max_connections: Option<u32>,
     /// How long to wait for a free pooled connection before failing.
     pub acquire_timeout: Duration,
+    /// SQLite files only: run WAL checkpoints on a background task this often instead of in
+    /// the connection that happens to commit past the WAL size limit. The gateway sets it so
+    /// that no group commit (and so no Accept) waits for a checkpoint; short-lived commands
+    /// keep SQLite's automatic checkpoints. See [`checkpoint_loop`].
+    pub background_checkpoint: Option<Duration>,
 }
 
 impl Default for StoreOptions {
@@ -112,9 +117,16 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
+            background_checkpoint: None,
         }
     }
 }
+
+/// SQLite's automatic checkpoint threshold (WAL pages) while a background checkpointer runs: a
+/// safety net far above what the checkpointer lets the WAL reach, so commits almost never run
+/// a checkpoint themselves, yet the WAL stays bounded (about 40 MiB) if the checkpointer
+/// cannot keep up.
+const SQLITE_AUTOCHECKPOINT_WITH_BACKGROUND: u32 = 10_000;
 
 /// A token to create with [`Store::create_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,10 +252,12 @@ impl Store {
             Backend::Sqlite => {
                 let (url, memory) = normalise_sqlite_url(url);
                 let connect = AnyConnectOptions::from_str(&url)?;
+                let background = options.background_checkpoint.filter(|_| !memory);
+                let autocheckpoint = background.map(|_| SQLITE_AUTOCHECKPOINT_WITH_BACKGROUND);
                 let mut pool = AnyPoolOptions::new()
                     .acquire_timeout(options.acquire_timeout)
                     .after_connect(move |conn, _meta| {
-                        Box::pin(async move { sqlite_pragmas(conn, memory).await })
+                        Box::pin(async move { sqlite_pragmas(conn, memory, autocheckpoint).await })
                     });
                 pool = if memory {
                     // The Any driver re-parses the URL for every connection, and each parse of
@@ -268,6 +282,11 @@ impl Store {
         };
         backend.migrator().run(&pool).await?;
         tracing::debug!(?backend, "store opened and migrated");
+        if let (Backend::Sqlite, Some(every)) = (backend, options.background_checkpoint) {
+            if !normalise_sqlite_url(url).1 {
+                tokio::spawn(checkpoint_loop(pool.clone(), every));
+            }
+        }
         Ok(Store { pool, backend })
     }
 
@@ -1087,7 +1106,53 @@ impl Store {
     pub async fn insert_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         ops::insert_audit(&mut conn, r).await?;
+        crate::audit::emit(r);
         Ok(())
+    }
+
+    /// One page of the audit log for export: records with `since <= at < until` that come after
+    /// `after` in (`at`, id) order, at most `limit`. Pass the last record's cursor to get the next
+    /// page; `AuditCursor::start(since)` for the first. Paging by key keeps memory bounded and
+    /// holds no read transaction open between pages (SQLite writers are not blocked).
+    pub async fn audit_page(
+        &self,
+        after: AuditCursor,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<(AuditCursor, AuditRecord)>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT id, {AUDIT_COLS} FROM audit \
+             WHERE at >= $1 AND at < $2 AND (at > $1 OR id > $3) \
+             ORDER BY at, id LIMIT $4"
+        ))
+        .bind(after.at)
+        .bind(until)
+        .bind(after.id)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let rec = rows::audit(row)?;
+            let id: i64 = rows::get(row, "audit", "id")?;
+            Ok((AuditCursor { at: rec.at, id }, rec))
+        })
+        .collect()
+    }
+
+    /// Deletes at most `limit` audit records with `at < before` (oldest ids first); returns how
+    /// many. Retention calls it in a loop so that no single transaction holds the database for
+    /// long.
+    pub async fn delete_audit_before(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM audit WHERE id IN \
+             (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit.max(0))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Audit records with `at >= since`, in insertion order, at most `limit`.
@@ -1109,9 +1174,26 @@ impl Store {
     }
 }
 
+/// Where an audit export page ends: the (`at`, id) of its last record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    at: i64,
+    id: i64,
+}
+
+impl AuditCursor {
+    /// Before the first record with `at >= since`.
+    pub fn start(since: i64) -> AuditCursor {
+        AuditCursor {
+            at: since,
+            id: i64::MIN,
+        }
+    }
+}
+
 /// `($1, $2), ($3, $4), …`: the VALUES list of a multi-row `INSERT` of `rows` rows of `cols`
 /// placeholders each.
-fn values_list(rows: usize, cols: usize) -> String {
+pub(crate) fn values_list(rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
@@ -1214,9 +1296,45 @@ async fn tokens_of_user(
     .collect()
 }
 
+/// The background WAL checkpointer of a SQLite file store ([`StoreOptions::background_checkpoint`]),
+/// until the pool closes.
+///
+/// Why: with SQLite's default, the connection whose commit grows the WAL past 1,000 pages runs
+/// the checkpoint inside that commit: copying the pages into the database file and an fsync
+/// (`synchronous=FULL`), while every request of the batch waits for its Accept and the next
+/// batches queue behind it. Here a `PASSIVE` checkpoint runs on another pooled connection,
+/// concurrently with the writer (it never takes the write lock and never waits for one), so the
+/// WAL is copied back in small pieces and SQLite can restart it from the beginning once a
+/// checkpoint has caught up. Durability is unchanged: commits still fsync the WAL.
+async fn checkpoint_loop(pool: AnyPool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = pool.close_event() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
+}
+
 /// Connection setup for SQLite, run on every new pooled connection. The busy timeout goes first
-/// so the journal-mode switch waits for a lock instead of failing.
-async fn sqlite_pragmas(conn: &mut AnyConnection, memory: bool) -> Result<(), sqlx::Error> {
+/// so the journal-mode switch waits for a lock instead of failing. `autocheckpoint` replaces
+/// SQLite's WAL size threshold for automatic checkpoints (pages) when a background checkpointer
+/// runs.
+async fn sqlite_pragmas(
+    conn: &mut AnyConnection,
+    memory: bool,
+    autocheckpoint: Option<u32>,
+) -> Result<(), sqlx::Error> {
     conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
         .await?;
     if !memory {
@@ -1226,5 +1344,9 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, memory: bool) -> Result<(), sq
     // accepted passcode's step must never be forgotten (SPEC R-1).
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    if let Some(pages) = autocheckpoint {
+        conn.execute(format!("PRAGMA wal_autocheckpoint = {pages}").as_str())
+            .await?;
+    }
     Ok(())
 }

@@ -8,10 +8,19 @@
 //! engine's business. Packet-path ops do not append to the change feed; another instance whose
 //! cache is stale learns of it when its own compare-and-set fails.
 
-use sqlx::AnyConnection;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
-use super::{rows, Store, StoreError};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+use super::rows::AUDIT_COLS;
+use super::{rows, values_list, Store, StoreError};
 use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
+
+/// A query on the `Any` driver.
+type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 /// One write on the packet path. Groups of ops are applied by [`Store::apply_batch`] (usually
 /// through [`super::WriterHandle::submit`]).
@@ -233,26 +242,139 @@ impl WriteOp {
     }
 }
 
+/// Binds one audit record's values in [`AUDIT_COLS`] order (single and multi-row inserts).
+fn bind_audit<'q>(q: AnyQuery<'q>, r: &'q AuditRecord) -> AnyQuery<'q> {
+    q.bind(r.at)
+        .bind(r.actor.as_deref())
+        .bind(r.user_name.as_str())
+        .bind(r.client.as_deref())
+        .bind(r.protocol.as_str())
+        .bind(r.method.as_str())
+        .bind(r.result.as_str())
+        .bind(r.reason.as_str())
+}
+
+/// Number of values [`bind_audit`] binds per record.
+const AUDIT_PARAMS: usize = 8;
+
 /// Inserts one audit record; returns the rows changed (1).
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     r: &AuditRecord,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO audit (at, actor, user_name, client, protocol, method, result, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(r.at)
-    .bind(r.actor.as_deref())
-    .bind(r.user_name.as_str())
-    .bind(r.client.as_deref())
-    .bind(r.protocol.as_str())
-    .bind(r.method.as_str())
-    .bind(r.result.as_str())
-    .bind(r.reason.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    insert_audits(conn, std::slice::from_ref(&r)).await
+}
+
+/// Inserts audit records with multi-row `INSERT`s (chunks from [`chunk_sizes`]); returns the
+/// rows inserted.
+async fn insert_audits(
+    conn: &mut AnyConnection,
+    records: &[&AuditRecord],
+) -> Result<u64, StoreError> {
+    let mut done = 0;
+    let mut rest = records;
+    while !rest.is_empty() {
+        let rows = chunk_len(rest.len());
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        let mut q = sqlx::query(multi_row_sql(Stmt::InsertAudit, rows));
+        for r in chunk {
+            q = bind_audit(q, r);
+        }
+        done += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(done)
+}
+
+/// One replay compare-and-set, batched: `(token_id, step, drift)`.
+type Advance = (TokenId, i64, i64);
+
+/// Runs many [`WriteOp::AdvanceStep`] guards as multi-row statements
+/// (`UPDATE tokens … FROM (VALUES …) … WHERE last_step < step RETURNING id`) and returns the
+/// ids of the tokens whose step advanced. Each row is judged on its own, exactly as the
+/// one-row statement would judge it (on PostgreSQL the `WHERE` is re-checked against a row
+/// another transaction changed meanwhile). Token ids must be distinct.
+async fn advance_steps(
+    conn: &mut AnyConnection,
+    advances: &[Advance],
+) -> Result<HashSet<TokenId>, StoreError> {
+    let mut advanced = HashSet::with_capacity(advances.len());
+    let mut rest = advances;
+    while !rest.is_empty() {
+        let rows = chunk_len(rest.len());
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        let mut q = sqlx::query(multi_row_sql(Stmt::AdvanceSteps, rows));
+        for (token_id, step, drift) in chunk {
+            q = q.bind(*token_id).bind(*step).bind(*drift);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let id: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt {
+                what: format!("tokens.id: {e}"),
+            })?;
+            advanced.insert(id);
+        }
+    }
+    Ok(advanced)
+}
+
+/// The statements the group commit runs with many rows at once.
+#[derive(Clone, Copy)]
+enum Stmt {
+    AdvanceSteps,
+    InsertAudit,
+}
+
+/// Largest number of rows in one multi-row statement. Small on purpose: sqlx's SQLite driver
+/// binds `$N` by name lookup, quadratic in the parameters (see `BULK_ROWS_PER_STATEMENT`).
+const MAX_ROWS_PER_STATEMENT: usize = 64;
+
+/// Rows for the next multi-row statement: the largest power of two up to
+/// [`MAX_ROWS_PER_STATEMENT`] that fits `n`. Only seven statement texts per kind exist, so they
+/// stay in each connection's prepared-statement cache; a batch of `n` rows takes at most
+/// `n / 64 + 6` statements.
+fn chunk_len(n: usize) -> usize {
+    if n >= MAX_ROWS_PER_STATEMENT {
+        MAX_ROWS_PER_STATEMENT
+    } else {
+        // n >= 1 here; the largest power of two <= n.
+        1 << (usize::BITS - 1 - n.max(1).leading_zeros())
+    }
+}
+
+/// The SQL text of `stmt` for `rows` rows (a power of two up to 64), built once.
+fn multi_row_sql(stmt: Stmt, rows: usize) -> &'static str {
+    static TEXTS: OnceLock<[[String; 7]; 2]> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        let build = |f: fn(usize) -> String| std::array::from_fn(|i| f(1 << i));
+        [
+            build(|rows| {
+                format!(
+                    "UPDATE tokens SET last_step = v.column2, drift = v.column3 \
+                     FROM (VALUES {}) AS v \
+                     WHERE tokens.id = v.column1 AND tokens.last_step < v.column2 \
+                     RETURNING id",
+                    values_list(rows, 3)
+                )
+            }),
+            build(|rows| {
+                format!(
+                    "INSERT INTO audit ({AUDIT_COLS}) VALUES {}",
+                    values_list(rows, AUDIT_PARAMS)
+                )
+            }),
+        ]
+    });
+    let kind = match stmt {
+        Stmt::AdvanceSteps => 0,
+        Stmt::InsertAudit => 1,
+    };
+    let i = rows.max(1).trailing_zeros() as usize;
+    texts
+        .get(kind)
+        .and_then(|t| t.get(i))
+        .map(String::as_str)
+        .unwrap_or_default()
 }
 
 /// Deletes a token's emergency access; its codes go with it (`ON DELETE CASCADE` from
@@ -284,6 +406,81 @@ fn needs_savepoint(group: &[WriteOp]) -> bool {
     }
 }
 
+/// The leading [`WriteOp::AdvanceStep`] of each group that can join the batch's multi-row
+/// compare-and-set: the group's first op, its only guard, and the only `AdvanceStep` of its token
+/// in the whole batch (so running it before the other groups' ops cannot change any answer).
+/// Other groups run op by op.
+fn batchable_advances(groups: &[Vec<WriteOp>]) -> Vec<Option<Advance>> {
+    let mut per_token: HashMap<TokenId, u32> = HashMap::new();
+    for op in groups.iter().flatten() {
+        if let WriteOp::AdvanceStep { token_id, .. } = op {
+            *per_token.entry(*token_id).or_default() += 1;
+        }
+    }
+    groups
+        .iter()
+        .map(|group| match group.split_first() {
+            Some((
+                WriteOp::AdvanceStep {
+                    token_id,
+                    step,
+                    drift,
+                },
+                rest,
+            )) if !rest.iter().any(WriteOp::is_guard)
+                && per_token.get(token_id).copied() == Some(1) =>
+            {
+                Some((*token_id, *step, *drift))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs one group's ops in order inside the batch transaction, except audit records, which are
+/// pushed to `audits` for one multi-row insert at the end. Returns false when a guard changed no
+/// row: the group's later ops are skipped and, when earlier writes exist, rolled back to a
+/// savepoint (its audit records are dropped too).
+async fn run_group<'g>(
+    conn: &mut AnyConnection,
+    ops: &'g [WriteOp],
+    audits: &mut Vec<&'g AuditRecord>,
+) -> Result<bool, StoreError> {
+    let savepoint = needs_savepoint(ops);
+    if savepoint {
+        sqlx::query("SAVEPOINT tokengate_group")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let audits_before = audits.len();
+    let mut ok = true;
+    for op in ops {
+        if let WriteOp::Audit(r) = op {
+            audits.push(r);
+            continue;
+        }
+        let changed = op.run(&mut *conn).await?;
+        if op.is_guard() && changed == 0 {
+            ok = false;
+            break;
+        }
+    }
+    if !ok {
+        audits.truncate(audits_before);
+    }
+    if savepoint {
+        if !ok {
+            sqlx::query("ROLLBACK TO SAVEPOINT tokengate_group")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT tokengate_group")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(ok)
+}
+
 impl Store {
     /// The packet-path write: applies many groups in one transaction (group commit) and returns
     /// whether each group succeeded.
@@ -294,39 +491,39 @@ impl Store {
     /// all-or-nothing, at the price of a savepoint). Any SQL error aborts the whole transaction
     /// and returns `Err`: nothing of the batch is written. `Ok` means the transaction has
     /// committed durably.
+    ///
+    /// Cost: the statements per batch do not grow with the common groups. Leading replay guards
+    /// (`AdvanceStep`, the accept path) run first as multi-row compare-and-sets, and every audit
+    /// record of the successful groups is inserted at the end with multi-row `INSERT`s (in group
+    /// order); the remaining ops run one statement each.
     pub async fn apply_batch(&self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
+        let leads = batchable_advances(groups);
+        let batched: Vec<Advance> = leads.iter().flatten().copied().collect();
+        let advanced = if batched.is_empty() {
+            HashSet::new()
+        } else {
+            advance_steps(&mut tx, &batched).await?
+        };
+        let mut audits = Vec::with_capacity(groups.len());
         let mut results = Vec::with_capacity(groups.len());
-        for group in groups {
-            let savepoint = needs_savepoint(group);
-            if savepoint {
-                sqlx::query("SAVEPOINT tokengate_group")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let mut ok = true;
-            for op in group {
-                let changed = op.run(&mut tx).await?;
-                if op.is_guard() && changed == 0 {
-                    ok = false;
-                    break;
+        for (group, lead) in groups.iter().zip(&leads) {
+            let ops = match lead {
+                None => group.as_slice(),
+                Some((token_id, _, _)) if advanced.contains(token_id) => {
+                    group.get(1..).unwrap_or_default()
                 }
-            }
-            if savepoint {
-                if !ok {
-                    sqlx::query("ROLLBACK TO SAVEPOINT tokengate_group")
-                        .execute(&mut *tx)
-                        .await?;
+                Some(_) => {
+                    results.push(false);
+                    continue;
                 }
-                sqlx::query("RELEASE SAVEPOINT tokengate_group")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            results.push(ok);
+            };
+            results.push(run_group(&mut tx, ops, &mut audits).await?);
         }
+        insert_audits(&mut tx, &audits).await?;
         tx.commit().await?;
         Ok(results)
     }

@@ -51,7 +51,7 @@ pub(crate) const OFFLINE_CODE_COLS: &str =
 pub(crate) const FIXED_PASSCODE_COLS: &str = "user_id, allowed, code_hash, expires_at, set_at";
 
 /// Reads one column, turning any decoding failure into `Corrupt`.
-fn get<'r, T>(row: &'r AnyRow, table: &str, col: &str) -> Result<T, StoreError>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, table: &str, col: &str) -> Result<T, StoreError>
 where
     T: Decode<'r, Any> + Type<Any>,
 {

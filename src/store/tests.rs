@@ -530,6 +530,147 @@ async fn r1_failed_guard_skips_the_rest_of_its_group_only() {
     }
 }
 
+#[tokio::test]
+async fn r1_batched_guards_judge_each_token_alone_across_statement_chunks() {
+    for (store, _db) in all_test_stores().await {
+        // 203 tokens: the multi-row compare-and-set runs in chunks of 64, 64, 64, 8, 2 and 1.
+        let mut tokens = Vec::new();
+        for i in 0..203 {
+            tokens.push(user_with_token(&store, &format!("batch{i}")).await.1);
+        }
+        let first: Vec<Vec<WriteOp>> = tokens.iter().map(|t| vec![advance(t.id, 10)]).collect();
+        assert!(store
+            .apply_batch(&first)
+            .await
+            .unwrap()
+            .iter()
+            .all(|ok| *ok));
+        // Every third group replays step 10, every third presents an older step, the rest
+        // advance; each carries an audit row, which only the winners keep.
+        let groups: Vec<Vec<WriteOp>> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let step = [10, 9, 11][i % 3];
+                vec![
+                    WriteOp::AdvanceStep {
+                        token_id: t.id,
+                        step,
+                        drift: -1,
+                    },
+                    WriteOp::Audit(audit(1, &format!("batch{i}"), &format!("r{i}"))),
+                ]
+            })
+            .collect();
+        let results = store.apply_batch(&groups).await.unwrap();
+        let expected: Vec<bool> = (0..203).map(|i| i % 3 == 2).collect();
+        assert_eq!(results, expected, "{:?}", store.backend());
+        for (i, t) in tokens.iter().enumerate() {
+            let want = if i % 3 == 2 { 11 } else { 10 };
+            assert_eq!(last_step(&store, &t.serial).await, want, "token {i}");
+        }
+        let drifts: Vec<i64> = store
+            .list_tokens()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.last_step == 11)
+            .map(|t| t.drift)
+            .collect();
+        assert_eq!(drifts.len(), 67);
+        assert!(drifts.iter().all(|d| *d == -1));
+        // Audit rows of the winners only, in group order.
+        let reasons: Vec<String> = store
+            .audit_since(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.reason)
+            .collect();
+        let want: Vec<String> = (0..203)
+            .filter(|i| i % 3 == 2)
+            .map(|i| format!("r{i}"))
+            .collect();
+        assert_eq!(reasons, want);
+    }
+}
+
+#[tokio::test]
+async fn r1_same_token_twice_in_one_batch_still_accepts_only_strictly_greater_steps() {
+    for (store, _db) in all_test_stores().await {
+        let (_, a) = user_with_token(&store, "twice").await;
+        let (_, b) = user_with_token(&store, "once").await;
+        let results = store
+            .apply_batch(&[
+                vec![advance(a.id, 5), WriteOp::Audit(audit(1, "twice", "a5"))],
+                vec![advance(b.id, 3), WriteOp::Audit(audit(1, "once", "b3"))],
+                vec![
+                    advance(a.id, 5),
+                    WriteOp::Audit(audit(1, "twice", "a5again")),
+                ],
+                vec![advance(a.id, 6), WriteOp::Audit(audit(1, "twice", "a6"))],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(results, [true, true, false, true], "{:?}", store.backend());
+        assert_eq!(last_step(&store, "T-twice").await, 6);
+        assert_eq!(last_step(&store, "T-once").await, 3);
+        let reasons: Vec<String> = store
+            .audit_since(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.reason)
+            .collect();
+        assert_eq!(reasons, ["a5", "b3", "a6"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_background_checkpoint_copies_the_wal_without_a_commit_doing_it() {
+    let (store, db) = fresh_sqlite_store().await;
+    store.close().await;
+    let path = db.url().trim_start_matches("sqlite://");
+    let path = std::path::PathBuf::from(path.split('?').next().unwrap_or_default());
+    let options = StoreOptions {
+        background_checkpoint: Some(std::time::Duration::from_millis(20)),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(db.url(), &options).await.unwrap();
+    let threshold: i64 = sqlx::query("PRAGMA wal_autocheckpoint")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        threshold, 10_000,
+        "commits no longer checkpoint at 1,000 pages"
+    );
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 2 MB of audit rows: far below the 10,000-page threshold, so only the background
+    // task can copy them from the WAL into the database file.
+    let long = "x".repeat(1000);
+    for chunk in 0..40 {
+        let groups: Vec<Vec<WriteOp>> = (0..50)
+            .map(|i| vec![WriteOp::Audit(audit(chunk * 50 + i, &long, "bulk"))])
+            .collect();
+        store.apply_batch(&groups).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = std::fs::metadata(&path).unwrap().len();
+        if now > before + 1_000_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "database file still {now} bytes (was {before}): no background checkpoint"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn r1_concurrent_submits_through_the_writer_exactly_one_wins() {
     for (store, _db) in all_test_stores().await {
@@ -730,6 +871,55 @@ async fn audit_since_filters_orders_and_limits() {
             store.audit_since(0, 1).await.unwrap(),
             vec![audit(10, "pat", "first")]
         );
+    }
+}
+
+#[tokio::test]
+async fn audit_pages_follow_at_then_id_and_stop_at_until() {
+    for (store, _db) in all_test_stores().await {
+        // Inserted out of time order; three share at = 20.
+        for (at, name) in [
+            (20, "b"),
+            (10, "a"),
+            (20, "c"),
+            (40, "e"),
+            (20, "d"),
+            (5, "z"),
+        ] {
+            store.insert_audit(&audit(at, name, "ok")).await.unwrap();
+        }
+        let mut cursor = AuditCursor::start(10);
+        let mut seen = Vec::new();
+        loop {
+            let page = store.audit_page(cursor, 40, 2).await.unwrap();
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(|(_, r)| r.user_name.clone()));
+            match page.last() {
+                Some((c, _)) if page.len() == 2 => cursor = *c,
+                _ => break,
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d"], "{:?}", store.backend());
+    }
+}
+
+#[tokio::test]
+async fn audit_delete_before_is_bounded_and_spares_newer_rows() {
+    for (store, _db) in all_test_stores().await {
+        for at in [1, 2, 3, 4, 5, 100, 101] {
+            store.insert_audit(&audit(at, "old", "ok")).await.unwrap();
+        }
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 3);
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 2);
+        assert_eq!(store.delete_audit_before(100, 3).await.unwrap(), 0);
+        let left: Vec<i64> = store
+            .audit_since(0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(left, [100, 101], "{:?}", store.backend());
     }
 }
 

@@ -139,10 +139,11 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
     stats.commit_latency.observe(nanos);
     match outcome {
         Ok(results) => {
-            for (reply, ok) in replies.into_iter().zip(results) {
+            for (reply, ok) in replies.into_iter().zip(results.iter()) {
                 // A submitter that gave up waiting is not an error.
-                let _ = reply.send(Ok(ok));
+                let _ = reply.send(Ok(*ok));
             }
+            crate::audit::emit_committed(&groups, &results);
         }
         Err(err) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
@@ -178,6 +179,7 @@ async fn retry_one_by_one(
         match store.apply_batch(std::slice::from_ref(&group)).await {
             Ok(results) => {
                 let _ = reply.send(Ok(results.first().copied().unwrap_or(true)));
+                crate::audit::emit_committed(std::slice::from_ref(&group), &results);
             }
             Err(err) if err.is_statement_error(store.backend()) => {
                 let _ = reply.send(Err(err));

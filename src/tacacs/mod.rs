@@ -55,6 +55,7 @@ mod author;
 mod body;
 mod header;
 mod obfuscation;
+pub mod policy;
 mod session;
 
 #[cfg(test)]
@@ -71,6 +72,7 @@ pub use header::{
     Header, PacketType, Version, FLAG_SINGLE_CONNECT, FLAG_UNENCRYPTED, HEADER_LEN, MAX_BODY_LEN,
 };
 pub use obfuscation::{deobfuscate, deobfuscate_with_keys, obfuscate};
+pub use policy::{AuthorSet, Verdict};
 pub use session::{
     Answer, Connection, ConnectionError, ConnectionLimits, Credential, Event, Session,
     SessionError, SessionKind, SessionLimits, StartInfo,

@@ -1,6 +1,7 @@
 //! The one integration test binary: real sockets, a real database, real RADIUS clients.
 
 mod admin_api;
+mod audit;
 mod cli;
 mod common;
 mod crash;

@@ -30,6 +30,13 @@ args = ["service=shell", "priv-lvl=1"]
 [tacacs.authorization.alice]
 args = ["service=shell", "priv-lvl=15"]
 
+[[tacacs.group]]
+name = "netops"
+members = ["carol", "alice"]
+args = ["service=shell", "priv-lvl=7", "idletime*30"]
+permit = ["show .*", "ping [0-9.]+"]
+deny = ["show running-config.*"]
+
 [[client]]
 name = "switch"
 address = "127.0.0.1/32"
@@ -93,6 +100,19 @@ impl Tac {
     }
 
     async fn start(&mut self, sid: u32, authen_type: AuthenType, user: &str, data: &str) {
+        self.start_as(sid, AuthenService::Login, 1, authen_type, user, data)
+            .await;
+    }
+
+    async fn start_as(
+        &mut self,
+        sid: u32,
+        service: AuthenService,
+        priv_lvl: u8,
+        authen_type: AuthenType,
+        user: &str,
+        data: &str,
+    ) {
         let version = if authen_type == AuthenType::Ascii {
             Version::Default
         } else {
@@ -100,9 +120,9 @@ impl Tac {
         };
         let body = Body::AuthenStart(AuthenStart {
             action: AuthenAction::Login,
-            priv_lvl: 1,
+            priv_lvl,
             authen_type,
-            service: AuthenService::Login,
+            service,
             user: user.as_bytes(),
             port: b"tty0",
             rem_addr: b"192.0.2.1",
@@ -251,6 +271,20 @@ async fn tacacs_next_tokencode_round_through_getpass() {
 }
 
 #[tokio::test]
+async fn tacacs_pap_cannot_answer_a_next_tokencode_challenge_so_it_fails_with_the_prompt() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let mut c = Tac::connect(addr).await;
+    c.start(9, AuthenType::Pap, "alice", &format!("1234{}", code(s + 3)))
+        .await;
+    let (_, status, msg) = c.reply().await;
+    assert_eq!(status, AuthenStatus::Fail);
+    assert!(msg.contains("tokencode"), "says why: {msg}");
+    assert_eq!(closed_count(&tg, "encode", 0).await, 0);
+}
+
+#[tokio::test]
 async fn tacacs_wrong_next_tokencode_fails_and_locks() {
     let (tg, addr) = gateway().await;
     tg.pin_user("alice").await;
@@ -291,6 +325,87 @@ async fn tacacs_new_pin_rounds_through_getpass() {
         pap(addr, "carol", &format!("5678{}", code(s + 2))).await,
         AuthenStatus::Pass
     );
+}
+
+/// `enable` as a device sends it: ASCII START with service=enable, GETPASS, the passcode.
+async fn enable(addr: SocketAddr, user: &str, priv_lvl: u8, passcode: &str) -> AuthenStatus {
+    let mut c = Tac::connect(addr).await;
+    c.start_as(
+        21,
+        AuthenService::Enable,
+        priv_lvl,
+        AuthenType::Ascii,
+        user,
+        "",
+    )
+    .await;
+    let (_, status, _) = c.reply().await;
+    if status != AuthenStatus::GetPass {
+        return status;
+    }
+    c.cont(21, 3, passcode).await;
+    c.reply().await.1
+}
+
+#[tokio::test]
+async fn tacacs_enable_asks_for_a_fresh_passcode_and_follows_the_user_list_and_level() {
+    let tg = TestGateway::start_with(&format!(
+        "{TACACS}\n[tacacs.enable]\nusers = [\"alice\"]\nmax_priv_lvl = 14\n"
+    ))
+    .await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    let s = tg.step();
+    assert_eq!(
+        pap(addr, "alice", &format!("1234{}", code(s))).await,
+        AuthenStatus::Pass
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, &format!("1234{}", code(s))).await,
+        AuthenStatus::Fail,
+        "the login's tokencode cannot be replayed for enable"
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Pass
+    );
+    assert_eq!(
+        enable(addr, "alice", 14, "1234000000").await,
+        AuthenStatus::Fail,
+        "wrong passcode"
+    );
+    assert_eq!(
+        enable(addr, "alice", 15, &format!("1234{}", code(s + 2))).await,
+        AuthenStatus::Fail,
+        "above max_priv_lvl"
+    );
+    assert_eq!(
+        enable(addr, "bob", 14, &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Fail,
+        "bob is not in enable.users"
+    );
+    // Refused by policy before the engine ran: bob's tokencode was not consumed.
+    assert_eq!(
+        pap(addr, "bob", &format!("1234{}", code(s + 1))).await,
+        AuthenStatus::Pass
+    );
+}
+
+#[tokio::test]
+async fn tacacs_enable_policy_deny_refuses_without_asking() {
+    let tg =
+        TestGateway::start_with(&format!("{TACACS}\n[tacacs.enable]\npolicy = \"deny\"\n")).await;
+    let addr = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    let pc = format!("1234{}", code(tg.step()));
+    assert_eq!(enable(addr, "alice", 15, &pc).await, AuthenStatus::Fail);
+    let mut c = Tac::connect(addr).await;
+    c.start_as(22, AuthenService::Enable, 15, AuthenType::Pap, "alice", &pc)
+        .await;
+    assert_eq!(c.reply().await.1, AuthenStatus::Fail, "PAP enable too");
+    // A login still works with the same passcode.
+    assert_eq!(ascii(addr, "alice", &pc).await.0, AuthenStatus::Pass);
 }
 
 #[tokio::test]
@@ -522,6 +637,82 @@ async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
         .map(|r| r.method.as_str())
         .collect();
     assert_eq!(acct, ["accounting_start", "accounting_stop"]);
+}
+
+/// Authorization status octets (RFC 8907 §6.2).
+const PASS_ADD: u64 = 0x01;
+const PASS_REPL: u64 = 0x02;
+const AUTHOR_FAIL: u64 = 0x10;
+
+#[tokio::test]
+async fn tacacs_interop_group_sets_with_command_patterns_pass_add_repl_and_fail() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("carol").await;
+    let author = |user: &'static str, args: &'static [&'static str]| async move {
+        let mut a = vec!["author", user];
+        a.extend_from_slice(args);
+        let r = py(addr, &a).await;
+        let args: Vec<String> = serde_json::from_value(r["args"].clone()).unwrap();
+        (r["status"].as_u64().unwrap(), args)
+    };
+    // carol is in the group: its attributes are added to an exec request…
+    let (status, args) = author("carol", &["service=shell", "cmd="]).await;
+    assert_eq!(status, PASS_ADD, "{args:?}");
+    assert_eq!(args, ["priv-lvl=7", "idletime*30"]);
+    // …and replace a higher level the device asked for.
+    let (status, args) = author("carol", &["service=shell", "cmd=", "priv-lvl=15"]).await;
+    assert_eq!(status, PASS_REPL, "{args:?}");
+    assert!(args.contains(&"priv-lvl=7".to_string()), "{args:?}");
+    assert!(!args.contains(&"priv-lvl=15".to_string()), "{args:?}");
+    // Another service than the set's: FAIL.
+    let (status, _) = author("carol", &["service=ppp", "protocol=ip"]).await;
+    assert_eq!(status, AUTHOR_FAIL);
+    // Commands: permitted, denied by a deny pattern, not permitted.
+    let cmd = |user: &'static str, c: &'static [&'static str]| author(user, c);
+    let (status, args) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=show",
+            "cmd-arg=version",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!((status, args.len()), (PASS_ADD, 0));
+    let (status, _) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=show",
+            "cmd-arg=running-config",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!(status, AUTHOR_FAIL, "deny pattern");
+    let (status, _) = cmd("carol", &["service=shell", "cmd=reload", "cmd-arg=<cr>"]).await;
+    assert_eq!(status, AUTHOR_FAIL, "not permitted");
+    let (status, _) = cmd(
+        "carol",
+        &[
+            "service=shell",
+            "cmd=ping",
+            "cmd-arg=192.0.2.1",
+            "cmd-arg=<cr>",
+        ],
+    )
+    .await;
+    assert_eq!(status, PASS_ADD);
+    // alice's own set overrides the group: priv-lvl 15, and no command is permitted.
+    let (status, args) = author("alice", &["service=shell", "cmd="]).await;
+    assert_eq!(status, PASS_ADD);
+    assert_eq!(args, ["priv-lvl=15"]);
+    let (status, _) = cmd("alice", &["service=shell", "cmd=show", "cmd-arg=version"]).await;
+    assert_eq!(status, AUTHOR_FAIL);
+    let (status, _) = cmd("nobody", &["service=shell", "cmd=show", "cmd-arg=version"]).await;
+    assert_eq!(status, AUTHOR_FAIL, "unknown user");
 }
 
 #[tokio::test]
