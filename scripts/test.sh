@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the interop tests need when it is missing:
 # radclient (Debian freeradius-utils), promtool (Debian prometheus, without starting its
-# service), the Python RADIUS client pyrad and the Python TACACS+ client tacacs_plus.
+# service), systemd-analyze (Debian systemd, for the unit file check), the Python RADIUS client
+# pyrad and the Python TACACS+ client tacacs_plus.
 # Set TEST_DATABASE_URL=postgres://… to run the store and multi-instance tests on PostgreSQL too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,12 @@ if ! command -v radclient >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq freeradius-utils >/dev/null
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "installing systemd (systemd-analyze verify checks deploy/systemd/tokengate.service)…"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 if ! command -v promtool >/dev/null 2>&1; then
   echo "installing prometheus (promtool, for the alert rules and /metrics checks)…"

@@ -1336,6 +1336,9 @@ async fn serve(config: Config, demo: bool, _json: bool) -> Result<()> {
         None
     };
     let cfg_path = config.path.clone();
+    // Installed before the listeners start: an early SIGHUP must not kill the daemon.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let gw = Gateway::start(config).await?;
     if let Some(uri) = demo_uri {
         let addr = gw
@@ -1367,9 +1370,22 @@ async fn serve(config: Config, demo: bool, _json: bool) -> Result<()> {
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: shutting down");
+                break;
+            }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // Success and failure are both logged (and audited) by the reload itself.
+                let _ = gw.reload().await;
+            }
+        }
     }
     gw.shutdown().await;
     tracing::info!("stopped cleanly");

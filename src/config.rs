@@ -20,7 +20,7 @@ use crate::otp::Charset;
 use crate::radius::dict::Dictionary;
 
 mod tacacs;
-pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection};
+pub use tacacs::{EnablePolicy, Tacacs, TacacsEnable, TacacsSection, TacacsTls};
 
 /// The only configuration format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -237,6 +237,11 @@ pub struct RadiusSection {
     /// Status-Server requests answered per client per second.
     #[serde(default = "default_status_rate")]
     pub status_server_per_second: u32,
+    /// After a reload changes a client's secret, how long (seconds) requests signed with the
+    /// old one are still answered (under the old one), when their Message-Authenticator
+    /// verifies under it; 0 = switch at once.
+    #[serde(default = "default_previous_secret_grace")]
+    pub previous_secret_grace_secs: u64,
 }
 
 impl Default for RadiusSection {
@@ -246,10 +251,14 @@ impl Default for RadiusSection {
             duplicate_ttl_secs: default_dup_ttl(),
             max_in_flight: default_max_in_flight(),
             status_server_per_second: default_status_rate(),
+            previous_secret_grace_secs: default_previous_secret_grace(),
         }
     }
 }
 
+fn default_previous_secret_grace() -> u64 {
+    30
+}
 fn default_radius_listen() -> Vec<String> {
     vec!["127.0.0.1:1812".into()]
 }
@@ -878,6 +887,12 @@ impl Config {
             return Err(err(
                 "radius.duplicate_ttl_secs".into(),
                 "must be 1..=60 (RFC 5080 suggests 5 to 30)".into(),
+            ));
+        }
+        if file.radius.previous_secret_grace_secs > 3600 {
+            return Err(err(
+                "radius.previous_secret_grace_secs".into(),
+                "must be 0..=3600".into(),
             ));
         }
         if file.radius.max_in_flight == 0 {

@@ -6,11 +6,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::{resolve, ConfigError};
 use crate::tacacs::policy::command_pattern;
 use crate::tacacs::AuthorSet;
 
@@ -19,7 +23,20 @@ use crate::tacacs::AuthorSet;
 #[serde(deny_unknown_fields)]
 pub struct TacacsSection {
     /// TCP addresses to listen on (`127.0.0.1:49`).
+    #[serde(default)]
     pub listen: Vec<String>,
+    /// TLS 1.3 addresses (RFC 9887, port 300); needs the three `tls_*_file` keys.
+    #[serde(default)]
+    pub tls_listen: Vec<String>,
+    /// PEM server certificate chain (leaf first).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that client certificates must chain to (required).
+    #[serde(default)]
+    pub tls_client_ca_file: Option<PathBuf>,
     /// Connections served at once; more are closed at once and counted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -135,6 +152,8 @@ fn default_enable_max_priv_lvl() -> u8 {
 pub struct Tacacs {
     /// TCP listen addresses.
     pub listen: Vec<SocketAddr>,
+    /// The TLS listener, when `tls_listen` is set.
+    pub tls: Option<TacacsTls>,
     /// Connections served at once.
     pub max_connections: usize,
     /// Idle timeout of a connection.
@@ -149,6 +168,24 @@ pub struct Tacacs {
     pub authorization: BTreeMap<String, AuthorSet>,
     /// Groups in configuration order.
     pub groups: Vec<TacacsGroup>,
+}
+
+/// The TLS listener after validation: addresses and a ready rustls configuration (TLS 1.3
+/// only, `ring` provider, client certificates required and verified against the CA file).
+#[derive(Clone)]
+pub struct TacacsTls {
+    /// TLS listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// The server configuration.
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for TacacsTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TacacsTls")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One `[[tacacs.group]]` after validation.
@@ -206,25 +243,37 @@ pub struct TacacsEnable {
 /// Validates `[tacacs]`; `err` builds an error naming the file.
 pub(super) fn validate(
     t: &TacacsSection,
-    _base: &Path,
+    base: &Path,
     err: &dyn Fn(String, String) -> ConfigError,
 ) -> Result<Tacacs, ConfigError> {
-    let mut listen = Vec::new();
-    for (i, l) in t.listen.iter().enumerate() {
-        let addr: SocketAddr = l.parse().map_err(|e| {
-            err(
-                format!("tacacs.listen[{i}]"),
-                format!("{l:?} is not ip:port: {e}"),
-            )
-        })?;
-        listen.push(addr);
-    }
-    if listen.is_empty() {
+    let listen = addresses("tacacs.listen", &t.listen, err)?;
+    let tls_listen = addresses("tacacs.tls_listen", &t.tls_listen, err)?;
+    if listen.is_empty() && tls_listen.is_empty() {
         return Err(err(
             "tacacs.listen".into(),
-            "give at least one address (or remove [tacacs])".into(),
+            "give at least one address in listen or tls_listen (or remove [tacacs])".into(),
         ));
     }
+    let tls = if tls_listen.is_empty() {
+        for (key, v) in [
+            ("tls_cert_file", &t.tls_cert_file),
+            ("tls_key_file", &t.tls_key_file),
+            ("tls_client_ca_file", &t.tls_client_ca_file),
+        ] {
+            if v.is_some() {
+                return Err(err(
+                    format!("tacacs.{key}"),
+                    "set without tls_listen (nothing would use it)".into(),
+                ));
+            }
+        }
+        None
+    } else {
+        Some(TacacsTls {
+            listen: tls_listen,
+            server: tls_server(t, base, err)?,
+        })
+    };
     if !(1..=100_000).contains(&t.max_connections) {
         return Err(err(
             "tacacs.max_connections".into(),
@@ -309,6 +358,7 @@ pub(super) fn validate(
         max_priv_lvl: t.enable.max_priv_lvl,
     };
     Ok(Tacacs {
+        tls,
         authorization,
         groups,
         enable,
@@ -318,6 +368,94 @@ pub(super) fn validate(
         max_sessions_per_connection: t.max_sessions_per_connection,
         max_rounds: t.max_rounds,
     })
+}
+
+fn addresses(
+    key: &str,
+    list: &[String],
+    err: &dyn Fn(String, String) -> ConfigError,
+) -> Result<Vec<SocketAddr>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.parse()
+                .map_err(|e| err(format!("{key}[{i}]"), format!("{l:?} is not ip:port: {e}")))
+        })
+        .collect()
+}
+
+/// Builds the RFC 9887 server configuration: TLS 1.3 only, `ring`, client certificates
+/// required and verified against `tls_client_ca_file`; every file problem names its key.
+fn tls_server(
+    t: &TacacsSection,
+    base: &Path,
+    err: &dyn Fn(String, String) -> ConfigError,
+) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    let file = |key: &str, v: &Option<PathBuf>| {
+        v.as_ref()
+            .map(|p| resolve(base, p))
+            .ok_or_else(|| err(format!("tacacs.{key}"), "required with tls_listen".into()))
+    };
+    let certs = |key: &str, path: &Path| {
+        let key = format!("tacacs.{key}");
+        let list = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| err(key.clone(), format!("{}: {e}", path.display())))?;
+        if list.is_empty() {
+            return Err(err(
+                key,
+                format!("{}: no PEM CERTIFICATE in the file", path.display()),
+            ));
+        }
+        Ok(list)
+    };
+    let cert_path = file("tls_cert_file", &t.tls_cert_file)?;
+    let key_path = file("tls_key_file", &t.tls_key_file)?;
+    let ca_path = file("tls_client_ca_file", &t.tls_client_ca_file)?;
+    let chain = certs("tls_cert_file", &cert_path)?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        err(
+            "tacacs.tls_key_file".into(),
+            format!("{}: {e}", key_path.display()),
+        )
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs("tls_client_ca_file", &ca_path)? {
+        roots.add(c).map_err(|e| {
+            err(
+                "tacacs.tls_client_ca_file".into(),
+                format!("{}: {e}", ca_path.display()),
+            )
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| {
+        err(
+            "tacacs.tls_client_ca_file".into(),
+            format!("{}: {e}", ca_path.display()),
+        )
+    })?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| err("tacacs.tls_listen".into(), e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            err(
+                "tacacs.tls_key_file".into(),
+                format!(
+                    "{} does not fit {}: {e}",
+                    key_path.display(),
+                    cert_path.display()
+                ),
+            )
+        })?;
+    Ok(Arc::new(config))
 }
 
 /// Checks one authorization set: its arguments and its command patterns.
@@ -481,6 +619,110 @@ mod tests {
             ))
             .unwrap_err();
             assert!(e.key.starts_with(key), "{e}");
+        }
+    }
+
+    /// A CA-signed server certificate and key, a second key, and the CA, as PEM files.
+    fn tls_files(dir: &Path) -> [String; 4] {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let mut out = Vec::new();
+        for (name, text) in [
+            ("cert.pem", cert.pem()),
+            ("key.pem", key.serialize_pem()),
+            ("other.pem", other.serialize_pem()),
+            ("ca.pem", ca.pem()),
+        ] {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            out.push(p.display().to_string());
+        }
+        out.try_into().unwrap()
+    }
+
+    #[test]
+    fn tls_listener_builds_a_tls13_config_with_required_client_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let [cert, key, _, ca] = tls_files(dir.path());
+        let c = load_text(&format!(
+            "{MINIMAL}[tacacs]\ntls_listen = [\"127.0.0.1:300\"]\ntls_cert_file = \"{cert}\"\n\
+             tls_key_file = \"{key}\"\ntls_client_ca_file = \"{ca}\"\n"
+        ))
+        .unwrap();
+        let t = c.tacacs.unwrap();
+        assert!(t.listen.is_empty(), "TLS only");
+        let tls = t.tls.unwrap();
+        assert_eq!(tls.listen[0].port(), 300);
+    }
+
+    #[test]
+    fn tls_errors_name_the_key_file_and_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let [cert, key, other, ca] = tls_files(dir.path());
+        let missing = dir.path().join("missing.pem").display().to_string();
+        let text = |cert: &str, key: &str, ca: &str| {
+            format!(
+                "{MINIMAL}[tacacs]\ntls_listen = [\"127.0.0.1:300\"]\ntls_cert_file = \"{cert}\"\n\
+                 tls_key_file = \"{key}\"\ntls_client_ca_file = \"{ca}\"\n"
+            )
+        };
+        let cases = [
+            (
+                text(&missing, &key, &ca),
+                "tacacs.tls_cert_file",
+                "missing.pem",
+            ),
+            (
+                text(&key, &key, &ca),
+                "tacacs.tls_cert_file",
+                "no PEM CERTIFICATE",
+            ),
+            (
+                text(&cert, &missing, &ca),
+                "tacacs.tls_key_file",
+                "missing.pem",
+            ),
+            (
+                text(&cert, &other, &ca),
+                "tacacs.tls_key_file",
+                "does not fit",
+            ),
+            (
+                text(&cert, &key, &missing),
+                "tacacs.tls_client_ca_file",
+                "missing.pem",
+            ),
+            (
+                format!("{MINIMAL}[tacacs]\ntls_listen = [\"127.0.0.1:300\"]\n"),
+                "tacacs.tls_cert_file",
+                "required",
+            ),
+            (
+                format!(
+                    "{MINIMAL}[tacacs]\nlisten = [\"127.0.0.1:49\"]\ntls_cert_file = \"{cert}\"\n"
+                ),
+                "tacacs.tls_cert_file",
+                "without tls_listen",
+            ),
+            (
+                format!("{MINIMAL}[tacacs]\ntls_listen = [\"nope\"]\n"),
+                "tacacs.tls_listen[0]",
+                "ip:port",
+            ),
+        ];
+        for (text, key, reason) in cases {
+            let e = load_text(&text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+            assert!(e.file.ends_with("t.toml"), "{e}");
         }
     }
 }

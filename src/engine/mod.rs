@@ -113,6 +113,52 @@ pub struct AuthRequest<'a> {
     pub client: &'a str,
     /// `radius` or `tacacs`.
     pub protocol: &'a str,
+    /// A CHAP response instead of a clear passcode (`passcode` is then ignored).
+    pub chap: Option<ChapResponse<'a>>,
+}
+
+/// A CHAP answer (RFC 1994): the server never sees the passcode, only MD5(id | passcode |
+/// challenge). PINs are stored as keyed hashes, so PIN + tokencode candidates cannot be rebuilt:
+/// only tokens without a PIN (app tokens, P-2) can be matched.
+#[derive(Debug, Clone, Copy)]
+pub struct ChapResponse<'a> {
+    /// The PPP identifier.
+    pub id: u8,
+    /// The challenge the device sent.
+    pub challenge: &'a [u8],
+    /// MD5(id | passcode | challenge).
+    pub response: &'a [u8; 16],
+}
+
+/// Stands in for the passcode when no candidate matches a CHAP response: never a valid code,
+/// so the attempt is judged (and counted, L-2) like any wrong passcode.
+const CHAP_NO_MATCH: &[u8] = b"-";
+
+/// The tokencode of a token without a PIN that answers `chap`, if any (see [`ChapResponse`]).
+fn chap_passcode(
+    ctx: &Ctx<'_>,
+    principal: Option<&Principal>,
+    chap: &ChapResponse<'_>,
+    now: i64,
+) -> Zeroizing<Vec<u8>> {
+    let mut found: Option<Zeroizing<Vec<u8>>> = None;
+    for lt in principal.map(|p| p.tokens.as_slice()).unwrap_or_default() {
+        if lt.token.kind != TokenKind::App {
+            continue;
+        }
+        let code = verify::find_chap_code(
+            &ctx.policies.token,
+            lt,
+            chap.id,
+            chap.challenge,
+            chap.response,
+            now,
+        );
+        if let (None, Some(c)) = (&found, code) {
+            found = Some(Zeroizing::new(c.as_bytes().to_vec()));
+        }
+    }
+    found.unwrap_or_else(|| Zeroizing::new(CHAP_NO_MATCH.to_vec()))
 }
 
 /// The State the request carried, resolved by the caller.
@@ -264,6 +310,22 @@ pub fn authenticate<R: RngCore + CryptoRng>(
     now: i64,
     rng: &mut R,
 ) -> Outcome {
+    // CHAP: find the code the response was made from, then judge it like a typed passcode (all
+    // window, replay, Next Tokencode and lockout rules apply unchanged).
+    let chap_code;
+    let resolved;
+    let req = match &req.chap {
+        None => req,
+        Some(chap) => {
+            chap_code = chap_passcode(ctx, principal.as_deref(), chap, now);
+            resolved = AuthRequest {
+                passcode: &chap_code,
+                chap: None,
+                ..*req
+            };
+            &resolved
+        }
+    };
     let mut out = Builder::new(req, now);
     let Some(p) = principal else {
         // L-4: same work, same answer as a wrong passcode.

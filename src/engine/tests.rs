@@ -97,8 +97,45 @@ impl World {
             passcode: passcode.as_bytes(),
             client: "nas",
             protocol: "radius",
+            chap: None,
         };
         authenticate(&ctx, Some(&mut self.p), state, &req, now, &mut self.rng)
+    }
+
+    /// A CHAP login whose response was made from `secret`.
+    fn chap(&mut self, secret: &str, now: i64) -> Outcome {
+        let challenge = b"0123456789abcdef";
+        let response = otp::chap_response(7, secret.as_bytes(), challenge);
+        let ctx_parts = (
+            self.policies.clone(),
+            self.prompts.clone(),
+            self.pepper.clone(),
+        );
+        let ctx = Ctx {
+            policies: &ctx_parts.0,
+            prompts: &ctx_parts.1,
+            pepper: &ctx_parts.2,
+            challenge_ttl: 120,
+        };
+        let req = AuthRequest {
+            user_name: "alice",
+            passcode: b"",
+            client: "nas",
+            protocol: "tacacs",
+            chap: Some(ChapResponse {
+                id: 7,
+                challenge,
+                response: &response,
+            }),
+        };
+        authenticate(
+            &ctx,
+            Some(&mut self.p),
+            &StateLookup::None,
+            &req,
+            now,
+            &mut self.rng,
+        )
     }
 
     fn login(&mut self, passcode: &str, now: i64) -> Outcome {
@@ -590,6 +627,7 @@ fn l4_unknown_user_gets_the_same_decision_as_a_wrong_passcode() {
         passcode: b"1234123456",
         client: "nas",
         protocol: "radius",
+        chap: None,
     };
     let o = authenticate(&ctx, None, &StateLookup::None, &req, NOW, &mut rng);
     assert_eq!(o.decision, Decision::Reject);
@@ -661,6 +699,7 @@ fn replay_failure_counts_toward_lockout() {
         passcode: b"x",
         client: "nas",
         protocol: "radius",
+        chap: None,
     };
     let o = replay_failure(&ctx, &mut w.p, &req, NOW);
     assert_eq!(o.reason, Reason::ReplayRace);
@@ -925,4 +964,66 @@ fn l2_failures_of_every_method_add_up_to_a_lock() {
     }
     assert!(w.p.user.locked);
     assert_eq!(w.login("Fixed2Pass", NOW + 2).reason, Reason::Locked);
+}
+
+#[test]
+fn chap_matches_an_app_token_code_in_the_window_once() {
+    let mut w = World::new();
+    w.p.tokens = vec![live(11, TokenKind::App, None, OtpMode::Totp { period: 30 })];
+    let o = w.chap(&code_at(t_now() + 1), NOW);
+    assert!(is_accept(&o), "{:?}", o.reason);
+    assert_eq!(
+        w.p.tokens[0].token.last_step,
+        t_now() + 1,
+        "R-1 guard advanced"
+    );
+    assert!(o
+        .ops
+        .iter()
+        .any(|op| matches!(op, WriteOp::AdvanceStep { step, .. } if *step == t_now() + 1)));
+    // The same response again is a replay; an earlier code too.
+    let o = w.chap(&code_at(t_now() + 1), NOW);
+    assert_eq!(
+        (o.decision.clone(), o.reason),
+        (Decision::Reject, Reason::Replay)
+    );
+    let o = w.chap(&code_at(t_now()), NOW);
+    assert_eq!(o.decision, Decision::Reject);
+}
+
+#[test]
+fn chap_wide_window_code_asks_for_the_next_tokencode() {
+    let mut w = World::new();
+    w.p.tokens = vec![live(11, TokenKind::App, None, OtpMode::Totp { period: 30 })];
+    let o = w.chap(&code_at(t_now() + 3), NOW);
+    assert!(matches!(o.decision, Decision::Challenge { .. }), "N-1");
+}
+
+#[test]
+fn chap_wrong_response_counts_toward_lockout() {
+    let mut w = World::new();
+    w.p.tokens = vec![live(11, TokenKind::App, None, OtpMode::Totp { period: 30 })];
+    for i in 0..5 {
+        let o = w.chap("000000", NOW + i);
+        assert_eq!(
+            (o.decision.clone(), o.reason),
+            (Decision::Reject, Reason::BadPasscode)
+        );
+    }
+    assert!(w.p.user.locked, "L-1 after five CHAP failures");
+    let o = w.chap(&code_at(t_now()), NOW);
+    assert_eq!((o.decision, o.reason), (Decision::Reject, Reason::Locked));
+}
+
+#[test]
+fn chap_cannot_match_pin_plus_tokencode() {
+    let mut w = World::new();
+    // The PIN token: PIN + tokencode cannot be rebuilt from the PIN's keyed hash.
+    let o = w.chap(&format!("1234{}", code_at(t_now())), NOW);
+    assert_eq!(o.decision, Decision::Reject);
+    assert_eq!(w.p.user.fail_count, 1, "counted like a wrong passcode");
+    // Alongside an app token, only the app token's code matches.
+    w.p.tokens
+        .push(live(12, TokenKind::App, None, OtpMode::Totp { period: 30 }));
+    assert!(is_accept(&w.chap(&code_at(t_now()), NOW)));
 }

@@ -43,38 +43,88 @@ fn is_code_shaped(code: &[u8], digits: u8) -> bool {
     code.len() == usize::from(digits) && code.iter().all(u8::is_ascii_digit)
 }
 
-/// Checks `code` for `lt` at time `now` under `policy`.
-pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -> CodeResult {
+/// The steps (counters) a check looks at: `first..=last`, of which `narrow_lo..=narrow_hi` are
+/// accepted outright; `s_now` is the server's TOTP step.
+struct Window {
+    first: i64,
+    last: i64,
+    narrow_lo: i64,
+    narrow_hi: i64,
+    s_now: Option<i64>,
+}
+
+fn window(policy: &TokenPolicy, lt: &LiveToken, now: i64) -> Window {
     let t = &lt.token;
-    let shaped = is_code_shaped(code, t.digits);
-    let (first, last, narrow_lo, narrow_hi, s_now) = match t.mode {
+    match t.mode {
         OtpMode::Totp { period } => {
             let s_now = otp::totp_step(now, period);
             let center = s_now.saturating_add(t.drift);
             let w = i64::from(policy.totp_window);
             let wide = i64::from(policy.totp_wide_window);
-            (
-                center.saturating_sub(wide),
-                center.saturating_add(wide),
-                center.saturating_sub(w),
-                center.saturating_add(w),
-                Some(s_now),
-            )
+            Window {
+                first: center.saturating_sub(wide),
+                last: center.saturating_add(wide),
+                narrow_lo: center.saturating_sub(w),
+                narrow_hi: center.saturating_add(w),
+                s_now: Some(s_now),
+            }
         }
         OtpMode::Hotp => {
             let next = t.last_step.saturating_add(1);
             let w = i64::from(policy.hotp_window.max(1));
             let wide = i64::from(policy.hotp_wide_window.max(policy.hotp_window).max(1));
             // Look back a few counters too, only to tell a replay from a wrong code.
-            (
-                next.saturating_sub(w).max(0),
-                next.saturating_add(wide - 1),
-                next,
-                next.saturating_add(w - 1),
-                None,
-            )
+            Window {
+                first: next.saturating_sub(w).max(0),
+                last: next.saturating_add(wide - 1),
+                narrow_lo: next,
+                narrow_hi: next.saturating_add(w - 1),
+                s_now: None,
+            }
         }
-    };
+    }
+}
+
+/// CHAP (RFC 1994): the tokencode of `lt` whose `MD5(id | code | challenge)` is `response`,
+/// searched over the same window as [`check_code`] (replayed steps included, so a replay is
+/// still told apart). The caller then judges that code like a typed one. Every candidate is
+/// computed and compared (constant time, no early exit).
+pub fn find_chap_code(
+    policy: &TokenPolicy,
+    lt: &LiveToken,
+    chap_id: u8,
+    challenge: &[u8],
+    response: &[u8; 16],
+    now: i64,
+) -> Option<Code> {
+    let t = &lt.token;
+    let w = window(policy, lt, now);
+    let mut found = None;
+    let mut s = w.first;
+    while s <= w.last {
+        if let Ok(c) = u64::try_from(s) {
+            let code = Code::new(otp::hotp(&lt.seed, c, t.digits, t.algorithm), t.digits);
+            let r = otp::chap_response(chap_id, code.as_bytes(), challenge);
+            if otp::ct_eq(&r, response) && found.is_none() {
+                found = Some(code);
+            }
+        }
+        s += 1;
+    }
+    found
+}
+
+/// Checks `code` for `lt` at time `now` under `policy`.
+pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -> CodeResult {
+    let t = &lt.token;
+    let shaped = is_code_shaped(code, t.digits);
+    let Window {
+        first,
+        last,
+        narrow_lo,
+        narrow_hi,
+        s_now,
+    } = window(policy, lt, now);
     let mut narrow = None;
     let mut wide = None;
     let mut replay = false;

@@ -174,6 +174,16 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
 }
 
+/// The CHAP response (RFC 1994 §4.1, used by RADIUS and TACACS+): MD5(id | secret | challenge).
+pub fn chap_response(chap_id: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    md5.update([chap_id]);
+    md5.update(secret);
+    md5.update(challenge);
+    md5.finalize().into()
+}
+
 /// Searches candidate TOTP steps or HOTP counters for the one whose code equals `code`.
 ///
 /// The code is computed and compared for **every** candidate, with no early exit, so the time

@@ -26,6 +26,7 @@ pub mod uri;
 pub use crate::model::HashAlgorithm;
 pub use codes::{default_seed_len, generate_code, normalize_code, random_seed, Charset};
 pub use hotp::{
-    clamp_digits, ct_eq, find_match, hotp, totp, totp_step, Code, HotpKey, MAX_DIGITS, MIN_DIGITS,
+    chap_response, clamp_digits, ct_eq, find_match, hotp, totp, totp_step, Code, HotpKey,
+    MAX_DIGITS, MIN_DIGITS,
 };
 pub use secret::{CryptoError, MasterKey, Pepper, SeedCipher};

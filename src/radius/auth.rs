@@ -205,11 +205,5 @@ impl ClientKey {
     }
 }
 
-/// RFC 1994/2865 CHAP: MD5(id | password | challenge).
-pub fn chap_response(chap_id: u8, password: &[u8], challenge: &[u8]) -> [u8; 16] {
-    let mut md5 = Md5::new();
-    md5.update([chap_id]);
-    md5.update(password);
-    md5.update(challenge);
-    md5.finalize().into()
-}
+/// RFC 1994/2865 CHAP: MD5(id | password | challenge) (shared with TACACS+, so it lives in `otp`).
+pub use crate::otp::chap_response;

@@ -12,12 +12,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use moka::future::Cache;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::{Config, NameCase};
+use crate::engine::ChapResponse;
 use crate::engine::{self, AuthRequest, Ctx, LiveCode, LiveToken, Outcome, Principal, StateLookup};
 use crate::model::{AuditRecord, Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
@@ -55,7 +57,8 @@ type Slot = Arc<Mutex<Principal>>;
 
 /// Shared authentication service used by every front end.
 pub struct AuthService {
-    config: Arc<Config>,
+    /// Swapped whole by a reload; read once per request.
+    config: ArcSwap<Config>,
     store: Store,
     writer: std::sync::Mutex<Option<WriterHandle>>,
     pepper: Pepper,
@@ -95,7 +98,7 @@ impl AuthService {
                 .time_to_live(Duration::from_secs(config.file.challenge.ttl_secs))
                 .build(),
             max_token_id: std::sync::atomic::AtomicI64::new(0),
-            config,
+            config: ArcSwap::new(config),
             store,
             writer: std::sync::Mutex::new(Some(writer)),
             pepper,
@@ -103,6 +106,17 @@ impl AuthService {
             clock,
             counters: AuthCounters::default(),
         }
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Puts a reloaded configuration in force: requests that already read the old one finish
+    /// with it, the next ones use the new one.
+    pub fn set_config(&self, config: Arc<Config>) {
+        self.config.store(config);
     }
 
     /// Cache and emergency-code counters (exported by `metrics`).
@@ -139,12 +153,17 @@ impl AuthService {
 
     /// Normalises a login name under the configured case rule.
     pub fn normalize(&self, name: &str) -> String {
-        self.config.file.server.user_name_case.normalize(name)
+        self.config
+            .load()
+            .file
+            .server
+            .user_name_case
+            .normalize(name)
     }
 
     /// The configured case rule.
     pub fn name_case(&self) -> NameCase {
-        self.config.file.server.user_name_case
+        self.config.load().file.server.user_name_case
     }
 
     async fn load(&self, name: &str) -> Result<Option<Principal>, StoreError> {
@@ -245,22 +264,50 @@ impl AuthService {
         client: &str,
         protocol: &str,
     ) -> Result<AuthResult, AuthError> {
-        let name = self.normalize(raw_user_name);
+        self.authenticate_with(raw_user_name, passcode, None, state, client, protocol)
+            .await
+    }
+
+    /// A CHAP login (single exchange): the engine looks for the tokencode the response was
+    /// made from (tokens without a PIN only) and judges it like [`AuthService::authenticate`].
+    pub async fn authenticate_chap(
+        &self,
+        raw_user_name: &str,
+        chap: ChapResponse<'_>,
+        client: &str,
+        protocol: &str,
+    ) -> Result<AuthResult, AuthError> {
+        self.authenticate_with(raw_user_name, b"", Some(chap), None, client, protocol)
+            .await
+    }
+
+    async fn authenticate_with(
+        &self,
+        raw_user_name: &str,
+        passcode: &[u8],
+        chap: Option<ChapResponse<'_>>,
+        state: Option<&str>,
+        client: &str,
+        protocol: &str,
+    ) -> Result<AuthResult, AuthError> {
+        let config = self.config.load_full();
+        let name = config.file.server.user_name_case.normalize(raw_user_name);
         let req = AuthRequest {
             user_name: raw_user_name,
             passcode,
             client,
             protocol,
+            chap,
         };
         let now = self.clock.now();
-        let ttl = i64::try_from(self.config.file.challenge.ttl_secs).unwrap_or(120);
+        let ttl = i64::try_from(config.file.challenge.ttl_secs).unwrap_or(120);
         let writer = self.writer()?;
         let Some(slot) = self.slot(&name).await? else {
             // Unknown user: same engine path (dummy work), same answer; only the audit is written.
-            let policies = self.config.policies("default");
+            let policies = config.policies("default");
             let ctx = Ctx {
                 policies,
-                prompts: &self.config.file.prompts,
+                prompts: &config.file.prompts,
                 pepper: &self.pepper,
                 challenge_ttl: ttl,
             };
@@ -287,10 +334,10 @@ impl AuthService {
             Some(s) => self.lookup_state(s).await?,
         };
         let mut guard = slot.lock().await;
-        let policies = self.config.policies(&guard.user.domain);
+        let policies = config.policies(&guard.user.domain);
         let ctx = Ctx {
             policies,
-            prompts: &self.config.file.prompts,
+            prompts: &config.file.prompts,
             pepper: &self.pepper,
             challenge_ttl: ttl,
         };
@@ -387,7 +434,7 @@ impl AuthService {
     /// Follows the store's change feed until `cancel` fires (admin changes by the CLI or another
     /// instance invalidate the cached users).
     pub async fn follow_changes(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
-        let every = Duration::from_millis(self.config.file.cache.change_poll_ms.max(50));
+        let every = Duration::from_millis(self.config.load().file.cache.change_poll_ms.max(50));
         let mut seq = match self.store.latest_change().await {
             Ok(s) => s,
             Err(e) => {

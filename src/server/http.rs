@@ -115,25 +115,25 @@ pub fn match_api_key<'k>(keys: &'k [ApiKey], presented: &str) -> Option<&'k ApiK
 
 /// What the handlers share.
 pub struct ApiState {
-    config: Arc<Config>,
     store: Store,
     key: Arc<MasterKey>,
     auth: Arc<AuthService>,
     clock: Arc<Clock>,
+    reloader: Arc<super::reload::Reloader>,
     in_flight: Semaphore,
 }
 
 impl ApiState {
     /// Bundles what the API needs from the gateway.
     pub fn new(
-        config: Arc<Config>,
         store: Store,
         key: Arc<MasterKey>,
         auth: Arc<AuthService>,
         clock: Arc<Clock>,
+        reloader: Arc<super::reload::Reloader>,
     ) -> ApiState {
         ApiState {
-            config,
+            reloader,
             store,
             key,
             auth,
@@ -142,8 +142,15 @@ impl ApiState {
         }
     }
 
-    fn admin(&self, actor: &Actor) -> Admin<'_> {
-        Admin::new(&self.store, &self.config, &self.key, actor.audit_name())
+    /// Admin operations under `config` (the configuration in force, `st.config()`, read once
+    /// per request so a reload applies to the next request).
+    fn admin<'a>(&'a self, config: &'a Config, actor: &Actor) -> Admin<'a> {
+        Admin::new(&self.store, config, &self.key, actor.audit_name())
+    }
+
+    /// The configuration in force now (a reload swaps it).
+    fn config(&self) -> Arc<Config> {
+        self.auth.config()
     }
 
     /// Makes this gateway forget the cached state of these users now (the change feed would
@@ -194,6 +201,7 @@ fn table() -> Vec<Route> {
             public: true,
             ..route(g.clone(), "/api/v1/openapi.json", openapi)
         },
+        route(p.clone(), "/api/v1/reload", reload_config),
         route(g.clone(), "/api/v1/users", list_users),
         route(p.clone(), "/api/v1/users", add_user),
         route(g.clone(), "/api/v1/users/{name}", show_user),
@@ -439,8 +447,8 @@ impl FromRequestParts<Shared> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, Self::Rejection> {
-        let keys = st
-            .config
+        let config = st.config();
+        let keys = config
             .admin_api
             .as_ref()
             .map(|a| a.keys.as_slice())
@@ -666,6 +674,18 @@ fn logged(actor: &Actor, action: &str, object: &str) {
     tracing::info!(actor = %actor.audit_name(), action, object, "admin API change");
 }
 
+/// `POST /reload`: re-reads the configuration file, as SIGHUP does. An invalid file is refused
+/// with 400 and its `file: key: reason`; the running configuration then stays in force.
+async fn reload_config(actor: Actor, State(st): State<Shared>) -> ApiResult<Response> {
+    let report = st
+        .reloader
+        .reload(&actor.audit_name())
+        .await
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    logged(&actor, "config_reload", &report.file);
+    Ok(Json(report).into_response())
+}
+
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -687,7 +707,7 @@ async fn add_user(
     let now = st.clock.now();
     let domain = body.domain.as_deref().unwrap_or("default");
     let user = st
-        .admin(&actor)
+        .admin(&st.config(), &actor)
         .add_user(&body.name, domain, body.profile.as_deref(), now)
         .await?;
     st.invalidate([Some(user.id)]).await;
@@ -700,13 +720,16 @@ async fn show_user(
     State(st): State<Shared>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let view = st.admin(&actor).show_user(&name).await?;
+    let view = st.admin(&st.config(), &actor).show_user(&name).await?;
     Ok(Json(view).into_response())
 }
 
 async fn set_locked(actor: Actor, st: Shared, name: String, locked: bool) -> ApiResult<Response> {
     let now = st.clock.now();
-    let user = st.admin(&actor).set_locked(&name, locked, now).await?;
+    let user = st
+        .admin(&st.config(), &actor)
+        .set_locked(&name, locked, now)
+        .await?;
     st.invalidate([Some(user.id)]).await;
     logged(
         &actor,
@@ -744,7 +767,7 @@ async fn add_token(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let spec = body.into_spec()?;
-    let created = st.admin(&actor).add_token(spec, now).await?;
+    let created = st.admin(&st.config(), &actor).add_token(spec, now).await?;
     st.invalidate([created.token.user_id]).await;
     logged(&actor, "token_add", &created.token.serial);
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -785,7 +808,7 @@ async fn assign_token(
     let now = st.clock.now();
     let before = owner_of(&st, &serial).await?;
     let token = st
-        .admin(&actor)
+        .admin(&st.config(), &actor)
         .assign(&serial, Some(&body.user), now)
         .await?;
     st.invalidate([before, token.user_id]).await;
@@ -800,7 +823,10 @@ async fn unassign_token(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let before = owner_of(&st, &serial).await?;
-    let token = st.admin(&actor).assign(&serial, None, now).await?;
+    let token = st
+        .admin(&st.config(), &actor)
+        .assign(&serial, None, now)
+        .await?;
     st.invalidate([before]).await;
     logged(&actor, "token_unassign", &token.serial);
     Ok(Json(token).into_response())
@@ -814,7 +840,7 @@ async fn resync_token(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let token = st
-        .admin(&actor)
+        .admin(&st.config(), &actor)
         .resync(&serial, &body.code1, &body.code2, now)
         .await?;
     st.invalidate([token.user_id]).await;
@@ -828,7 +854,10 @@ async fn clear_pin(
     Path(serial): Path<String>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let token = st.admin(&actor).clear_pin(&serial, now).await?;
+    let token = st
+        .admin(&st.config(), &actor)
+        .clear_pin(&serial, now)
+        .await?;
     st.invalidate([token.user_id]).await;
     logged(&actor, "pin_clear", &token.serial);
     Ok(Json(token).into_response())
@@ -841,7 +870,10 @@ async fn set_pin(
     ApiJson(body): ApiJson<PinBody>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let token = st.admin(&actor).set_pin(&serial, &body.pin, now).await?;
+    let token = st
+        .admin(&st.config(), &actor)
+        .set_pin(&serial, &body.pin, now)
+        .await?;
     st.invalidate([token.user_id]).await;
     logged(&actor, "pin_set", &token.serial);
     Ok(Json(token).into_response())
@@ -857,7 +889,7 @@ fn no_store(mut r: Response) -> Response {
 /// The id of the user `name` names (as the Admin layer normalises it), to invalidate after a
 /// change made by name.
 async fn user_id_of(st: &ApiState, name: &str) -> ApiResult<Option<UserId>> {
-    let n = st.config.file.server.user_name_case.normalize(name);
+    let n = st.config().file.server.user_name_case.normalize(name);
     Ok(st
         .store
         .user_by_name(&n)
@@ -890,7 +922,10 @@ async fn issue_emergency(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let opts = body.into_options()?;
-    let issued = st.admin(&actor).issue_emergency(&serial, opts, now).await?;
+    let issued = st
+        .admin(&st.config(), &actor)
+        .issue_emergency(&serial, opts, now)
+        .await?;
     st.auth.counters().emergency_issued(issued.kind);
     st.invalidate([owner_of(&st, &issued.serial).await?]).await;
     logged(
@@ -916,7 +951,8 @@ async fn export_emergency(
         count: body.count,
         expires_at: body.expires_at,
     };
-    let admin = st.admin(&actor);
+    let config = st.config();
+    let admin = st.admin(&config, &actor);
     let issued = admin.issue_emergency(&serial, opts, now).await?;
     st.auth.counters().emergency_issued(issued.kind);
     // The set is in force from here on: make the gateway see it even if the export fails.
@@ -952,7 +988,11 @@ async fn show_emergency(
     Path(serial): Path<String>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    match st.admin(&actor).emergency_show(&serial, now).await? {
+    match st
+        .admin(&st.config(), &actor)
+        .emergency_show(&serial, now)
+        .await?
+    {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::Absent(format!(
             "token {serial} has no emergency access"
@@ -966,7 +1006,10 @@ async fn clear_emergency(
     Path(serial): Path<String>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let cleared = st.admin(&actor).emergency_clear(&serial, now).await?;
+    let cleared = st
+        .admin(&st.config(), &actor)
+        .emergency_clear(&serial, now)
+        .await?;
     st.invalidate([owner_of(&st, &serial).await?]).await;
     logged(&actor, "emergency_clear", &serial);
     Ok(Json(serde_json::json!({ "serial": serial, "cleared": cleared })).into_response())
@@ -980,7 +1023,7 @@ async fn set_fixed_passcode(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let view = st
-        .admin(&actor)
+        .admin(&st.config(), &actor)
         .set_fixed_passcode(&name, &body.passcode, &body.confirm, now)
         .await?;
     st.invalidate([user_id_of(&st, &view.user).await?]).await;
@@ -994,8 +1037,11 @@ async fn clear_fixed_passcode(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let cleared = st.admin(&actor).clear_fixed_passcode(&name, now).await?;
-    let user = st.config.file.server.user_name_case.normalize(&name);
+    let cleared = st
+        .admin(&st.config(), &actor)
+        .clear_fixed_passcode(&name, now)
+        .await?;
+    let user = st.config().file.server.user_name_case.normalize(&name);
     st.invalidate([user_id_of(&st, &user).await?]).await;
     logged(&actor, "fixed_passcode_clear", &user);
     Ok(Json(serde_json::json!({ "user": user, "cleared": cleared })).into_response())
@@ -1008,7 +1054,10 @@ async fn show_offline_code(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     // Showing generates the code when none is current: a change like any other.
-    let view = st.admin(&actor).offline_code_show(&serial, now).await?;
+    let view = st
+        .admin(&st.config(), &actor)
+        .offline_code_show(&serial, now)
+        .await?;
     st.invalidate([owner_of(&st, &serial).await?]).await;
     logged(&actor, "offline_code_show", &serial);
     Ok(no_store(Json(view).into_response()))
@@ -1020,7 +1069,10 @@ async fn reset_offline_code(
     Path(serial): Path<String>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let view = st.admin(&actor).offline_code_reset(&serial, now).await?;
+    let view = st
+        .admin(&st.config(), &actor)
+        .offline_code_reset(&serial, now)
+        .await?;
     st.invalidate([owner_of(&st, &serial).await?]).await;
     logged(&actor, "offline_code_reset", &serial);
     Ok(no_store(Json(view).into_response()))
@@ -1034,7 +1086,7 @@ async fn set_offline_code_online(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     let view = st
-        .admin(&actor)
+        .admin(&st.config(), &actor)
         .offline_code_online(&serial, body.online, now)
         .await?;
     st.invalidate([owner_of(&st, &serial).await?]).await;
@@ -1058,11 +1110,14 @@ async fn offline_passcode(
 ) -> ApiResult<Response> {
     let now = st.clock.now();
     // Showing generates the passcode when none is current: a change like any other.
-    let view = st.admin(&actor).offline_passcode(&name, reset, now).await?;
+    let view = st
+        .admin(&st.config(), &actor)
+        .offline_passcode(&name, reset, now)
+        .await?;
     let user = view
         .user
         .clone()
-        .unwrap_or_else(|| st.config.file.server.user_name_case.normalize(&name));
+        .unwrap_or_else(|| st.config().file.server.user_name_case.normalize(&name));
     st.invalidate([user_id_of(&st, &user).await?]).await;
     logged(
         &actor,

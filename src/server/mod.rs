@@ -12,6 +12,7 @@ pub mod auth;
 pub mod health;
 pub mod http;
 pub mod radius;
+pub mod reload;
 pub mod tacacs;
 
 use std::net::SocketAddr;
@@ -77,7 +78,9 @@ pub struct Gateway {
     pub clock: Arc<Clock>,
     radius_addrs: Vec<SocketAddr>,
     tacacs_addrs: Vec<SocketAddr>,
+    tacacs_tls_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    reloader: Arc<reload::Reloader>,
     metrics_addr: Option<SocketAddr>,
     ready: Arc<AtomicBool>,
     cancel: CancellationToken,
@@ -149,6 +152,23 @@ impl Gateway {
             stats.clone(),
             &metrics,
         ));
+        let tacacs_front = config.tacacs.as_ref().map(|t| {
+            Arc::new(tacacs::Tacacs::new(
+                config.clone(),
+                t,
+                auth.clone(),
+                store.clone(),
+                stats.clone(),
+                &metrics,
+            ))
+        });
+        let reloader = Arc::new(reload::Reloader::new(
+            config.path.clone(),
+            auth.clone(),
+            radius.clone(),
+            tacacs_front.clone(),
+            metrics.clone(),
+        ));
         // The monitoring listener is bound first and served at once, so `/readyz` answers 503
         // until every other listener is bound.
         let mut metrics_addr = None;
@@ -176,11 +196,11 @@ impl Gateway {
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
                 let state = Arc::new(http::ApiState::new(
-                    config.clone(),
                     store.clone(),
                     Arc::new(key),
                     auth.clone(),
                     clock.clone(),
+                    reloader.clone(),
                 ));
                 Some((listener, http::router(state), local))
             }
@@ -208,29 +228,34 @@ impl Gateway {
             }
         }
         let mut tacacs_addrs = Vec::new();
-        if let Some(t) = &config.tacacs {
-            let front = Arc::new(tacacs::Tacacs::new(
-                config.clone(),
-                t,
-                auth.clone(),
-                store.clone(),
-                stats.clone(),
-                &metrics,
-            ));
-            for addr in &t.listen {
+        let mut tacacs_tls_addrs = Vec::new();
+        if let (Some(t), Some(front)) = (&config.tacacs, &tacacs_front) {
+            // Plain TCP listeners, then TLS ones (RFC 9887): same front end, own acceptor.
+            let plain = t.listen.iter().map(|a| (a, None));
+            let tls = t.tls.iter().flat_map(|tls| {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+                tls.listen.iter().map(move |a| (a, Some(acceptor.clone())))
+            });
+            for (addr, acceptor) in plain.chain(tls) {
                 let bind_err = |source| StartError::Bind {
                     addr: *addr,
                     source,
                 };
                 let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
                 let local = listener.local_addr().map_err(bind_err)?;
-                tacacs_addrs.push(local);
-                tracing::info!(%local, "TACACS+ listening");
-                tracker.spawn(
-                    front
-                        .clone()
-                        .serve(listener, cancel.clone(), tracker.clone()),
-                );
+                if acceptor.is_some() {
+                    tacacs_tls_addrs.push(local);
+                    tracing::info!(%local, "TACACS+ over TLS listening");
+                } else {
+                    tacacs_addrs.push(local);
+                    tracing::info!(%local, "TACACS+ listening");
+                }
+                tracker.spawn(front.clone().serve(
+                    listener,
+                    acceptor,
+                    cancel.clone(),
+                    tracker.clone(),
+                ));
             }
         }
         if let Some((listener, router, local)) = admin {
@@ -263,7 +288,9 @@ impl Gateway {
             clock,
             radius_addrs,
             tacacs_addrs,
+            tacacs_tls_addrs,
             admin_addr,
+            reloader,
             metrics_addr,
             ready,
             cancel,
@@ -283,9 +310,25 @@ impl Gateway {
         &self.tacacs_addrs
     }
 
+    /// The bound TACACS+ over TLS addresses (`tls_listen`, actual ports for `:0`).
+    pub fn tacacs_tls_addrs(&self) -> &[SocketAddr] {
+        &self.tacacs_tls_addrs
+    }
+
     /// The bound admin API address, when `[admin_api]` is configured (actual port for `:0`).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Re-reads the configuration file and puts its clients, policies, prompts and profiles in
+    /// force (SIGHUP). An invalid file changes nothing and its error is returned.
+    pub async fn reload(&self) -> Result<reload::ReloadReport, crate::config::ConfigError> {
+        self.reloader.reload("signal:SIGHUP").await
+    }
+
+    /// The configuration in force now (the start-up one until a reload).
+    pub fn current_config(&self) -> Arc<Config> {
+        self.auth.config()
     }
 
     /// The bound metrics listener address, when `[metrics]` is configured (actual port for `:0`).

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use subtle::ConstantTimeEq;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -67,11 +69,38 @@ pub struct ClientEntry {
     pub name: String,
     net: ipnet::IpNet,
     key: ClientKey,
+    /// After a reload changed this client's secret: the old one, accepted until `previous_until`
+    /// (Unix seconds) for requests whose Message-Authenticator verifies under it, so requests
+    /// already on the wire at the switch are answered rather than dropped.
+    previous: Option<(ClientKey, i64)>,
+    /// The configuration this entry was built from (reply profiles, the reject prompt): a
+    /// request is answered under the configuration in force when it arrived.
+    config: Arc<Config>,
     require_message_authenticator: bool,
     profile: Option<Arc<Vec<Vec<u8>>>>,
     metrics: Arc<ClientMetrics>,
     status_second: AtomicU64,
     status_count: AtomicU32,
+}
+
+impl ClientEntry {
+    /// The key that verified the request: the current one, or the previous one (`previous`).
+    fn key_for(&self, previous: bool) -> &ClientKey {
+        match (&self.previous, previous) {
+            (Some((key, _)), true) => key,
+            _ => &self.key,
+        }
+    }
+
+    /// Whether the previous secret is still accepted at `now` and verifies this request.
+    fn previous_verifies(&self, pkt: &Packet<'_>, now: i64) -> bool {
+        match &self.previous {
+            Some((key, until)) if now <= *until => {
+                key.verify_message_authenticator(pkt, pkt.authenticator())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Clients by prefix, most specific first.
@@ -81,7 +110,26 @@ pub struct Clients {
 
 impl Clients {
     /// Builds the table from the validated config.
-    pub fn from_config(config: &Config, metrics: &Metrics) -> Clients {
+    pub fn from_config(config: &Arc<Config>, metrics: &Metrics) -> Clients {
+        Self::reloaded(config, metrics, None, 0)
+    }
+
+    /// Builds the table from a reloaded config; a client (by name) whose secret changed keeps
+    /// its old key from `old` until `grace_until`.
+    fn reloaded(
+        config: &Arc<Config>,
+        metrics: &Metrics,
+        old: Option<&Clients>,
+        grace_until: i64,
+    ) -> Clients {
+        let previous = |c: &crate::config::Client| {
+            let o = old?.entries.iter().find(|e| e.name == c.name)?;
+            let was = o.config.clients.iter().find(|x| x.name == c.name)?;
+            if bool::from(was.secret.0.ct_eq(&c.secret.0)) {
+                return None;
+            }
+            Some((o.key.clone(), grace_until))
+        };
         let mut entries: Vec<Arc<ClientEntry>> = config
             .clients
             .iter()
@@ -90,6 +138,8 @@ impl Clients {
                     name: c.name.clone(),
                     net: c.net,
                     key: ClientKey::new(&c.secret.0),
+                    previous: previous(c),
+                    config: config.clone(),
                     require_message_authenticator: c.require_message_authenticator,
                     profile: c
                         .profile
@@ -127,13 +177,14 @@ type DupSlot = Arc<OnceLock<Vec<u8>>>;
 
 /// Shared state of the RADIUS front end.
 pub struct Radius {
-    clients: Clients,
+    /// Swapped whole by a reload; loaded once per datagram.
+    clients: ArcSwap<Clients>,
     auth: Arc<AuthService>,
     stats: Arc<Stats>,
     dup: moka::sync::Cache<DupKey, DupSlot>,
     in_flight: Arc<Semaphore>,
-    config: Arc<Config>,
     status_per_second: u32,
+    previous_secret_grace: i64,
 }
 
 impl Radius {
@@ -146,7 +197,7 @@ impl Radius {
     ) -> Radius {
         let r = &config.file.radius;
         Radius {
-            clients: Clients::from_config(&config, metrics),
+            clients: ArcSwap::from_pointee(Clients::from_config(&config, metrics)),
             auth,
             stats,
             dup: moka::sync::Cache::builder()
@@ -155,8 +206,26 @@ impl Radius {
                 .build(),
             in_flight: Arc::new(Semaphore::new(r.max_in_flight)),
             status_per_second: r.status_server_per_second,
-            config,
+            previous_secret_grace: i64::try_from(r.previous_secret_grace_secs).unwrap_or(0),
         }
+    }
+
+    /// Puts the clients of a reloaded configuration in force (requests already received finish
+    /// with the entry they were received with). Returns how many secrets changed.
+    pub fn reload_clients(&self, config: &Arc<Config>, metrics: &Metrics) -> usize {
+        // No grace: the previous key is kept but never verifies.
+        let until = match self.previous_secret_grace {
+            0 => i64::MIN,
+            g => self.auth.clock().now() + g,
+        };
+        let table = Clients::reloaded(config, metrics, Some(&self.clients.load()), until);
+        let changed = table
+            .entries
+            .iter()
+            .filter(|e| e.previous.is_some())
+            .count();
+        self.clients.store(Arc::new(table));
+        changed
     }
 
     /// Reads datagrams from `sock` until `cancel` fires; work is spawned on `tracker`.
@@ -191,7 +260,7 @@ impl Radius {
         sock: &Arc<UdpSocket>,
         tracker: &TaskTracker,
     ) {
-        let Some(client) = self.clients.find(src.ip()).cloned() else {
+        let Some(client) = self.clients.load().find(src.ip()).cloned() else {
             self.stats.dropped(DropReason::UnknownClient);
             return;
         };
@@ -212,14 +281,19 @@ impl Radius {
             self.stats.dropped(DropReason::UnsupportedCode);
             return;
         }
+        // Whether the request verified only under the client's previous secret (after a reload).
+        let mut previous = false;
         match pkt.message_authenticator() {
             Some(_) => {
                 if !client
                     .key
                     .verify_message_authenticator(&pkt, pkt.authenticator())
                 {
-                    self.stats.dropped(DropReason::BadMessageAuthenticator);
-                    return;
+                    previous = client.previous_verifies(&pkt, self.auth.clock().now());
+                    if !previous {
+                        self.stats.dropped(DropReason::BadMessageAuthenticator);
+                        return;
+                    }
                 }
             }
             None => {
@@ -234,7 +308,7 @@ impl Radius {
             }
         }
         if code == Code::StatusServer {
-            self.status_server(&client, &pkt, src, sock);
+            self.status_server(&client, previous, &pkt, src, sock);
             return;
         }
         // retransmissions get the cached bytes and are not verified again.
@@ -268,7 +342,7 @@ impl Radius {
         tracker.spawn(async move {
             let _permit = permit;
             let started = Instant::now();
-            match self.answer(&client, &request).await {
+            match self.answer(&client, previous, &request).await {
                 Ok(Some(reply)) => {
                     client.metrics.observe_latency(Protocol::Radius, started);
                     let _ = slot.set(reply.clone());
@@ -289,6 +363,7 @@ impl Radius {
     fn status_server(
         &self,
         client: &ClientEntry,
+        previous: bool,
         pkt: &Packet<'_>,
         src: SocketAddr,
         sock: &UdpSocket,
@@ -306,7 +381,7 @@ impl Radius {
             return;
         };
         let _ = enc.push(attr::REPLY_MESSAGE, b"tokengate up");
-        if let Ok(reply) = enc.finish_reply(&client.key, pkt.authenticator()) {
+        if let Ok(reply) = enc.finish_reply(client.key_for(previous), pkt.authenticator()) {
             self.stats.status_server.fetch_add(1, Ordering::Relaxed);
             let _ = sock.try_send_to(reply, src);
         }
@@ -316,8 +391,10 @@ impl Radius {
     async fn answer(
         &self,
         client: &ClientEntry,
+        previous: bool,
         request: &[u8],
     ) -> Result<Option<Vec<u8>>, AuthError> {
+        let key = client.key_for(previous);
         let Ok(pkt) = Packet::decode(request) else {
             return Ok(None);
         };
@@ -332,7 +409,7 @@ impl Radius {
             return Ok(None);
         };
         let mut pw = [0u8; 128];
-        let Ok(passcode) = client.key.unhide_password(&req_auth, hidden, &mut pw) else {
+        let Ok(passcode) = key.unhide_password(&req_auth, hidden, &mut pw) else {
             self.stats.dropped(DropReason::BadRequest);
             return Ok(None);
         };
@@ -371,7 +448,7 @@ impl Radius {
                     let profile = result
                         .user_profile
                         .as_ref()
-                        .and_then(|p| self.config.profiles.get(p))
+                        .and_then(|p| client.config.profiles.get(p))
                         .or(client.profile.as_deref());
                     for a in profile.into_iter().flatten() {
                         enc.push_raw(a)?;
@@ -381,7 +458,7 @@ impl Radius {
                     self.stats.rejects.fetch_add(1, Ordering::Relaxed);
                     enc.push_split(
                         attr::REPLY_MESSAGE,
-                        self.config.file.prompts.reject.as_bytes(),
+                        client.config.file.prompts.reject.as_bytes(),
                     )?;
                 }
                 Decision::Challenge { state, prompt, .. } => {
@@ -404,7 +481,7 @@ impl Radius {
             tracing::warn!(client = %client.name, "reply did not fit in a RADIUS packet; dropped");
             return Ok(None);
         }
-        match enc.finish_reply(&client.key, &req_auth) {
+        match enc.finish_reply(key, &req_auth) {
             Ok(bytes) => Ok(Some(bytes.to_vec())),
             Err(_) => Ok(None),
         }

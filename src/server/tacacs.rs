@@ -18,14 +18,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, EnablePolicy, Tacacs as TacacsConfig};
-use crate::engine::{Decision, Reason};
+use crate::engine::{ChapResponse, Decision, Reason};
 use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::model::AuditRecord;
 use crate::stats::{Stats, TacacsStats};
@@ -43,6 +44,9 @@ use super::auth::AuthService;
 const USER_PROMPT: &[u8] = b"Username: ";
 /// Prompt of the first GETPASS reply.
 const PASS_PROMPT: &[u8] = b"Passcode: ";
+/// server_msg of every failed CHAP login.
+const CHAP_FAIL: &str =
+    "Access denied. CHAP works only with tokens without a PIN (tokencode alone); use PAP or ASCII login for PIN + tokencode.";
 /// Largest reply we encode (prompts and authorization arguments are bounded by config).
 const REPLY_BUF: usize = 16 * 1024;
 
@@ -56,11 +60,12 @@ struct TacClient {
 
 /// Shared state of the TACACS+ front end.
 pub struct Tacacs {
-    clients: Vec<Arc<TacClient>>,
+    /// Swapped whole by a reload; read once per connection (a connection keeps the keys it was
+    /// accepted with).
+    clients: arc_swap::ArcSwap<Vec<Arc<TacClient>>>,
     auth: Arc<AuthService>,
     store: Store,
     stats: Arc<Stats>,
-    config: Arc<Config>,
     limits: ConnectionLimits,
     idle: Duration,
     connections: Arc<Semaphore>,
@@ -80,22 +85,8 @@ impl Tacacs {
         stats: Arc<Stats>,
         metrics: &Metrics,
     ) -> Tacacs {
-        let mut clients: Vec<Arc<TacClient>> = config
-            .clients
-            .iter()
-            .filter(|c| !c.tacacs_keys.is_empty())
-            .map(|c| {
-                Arc::new(TacClient {
-                    name: c.name.clone(),
-                    net: c.net,
-                    keys: c.tacacs_keys.iter().map(|k| k.0.clone()).collect(),
-                    metrics: metrics.client(&c.name),
-                })
-            })
-            .collect();
-        clients.sort_by_key(|c| std::cmp::Reverse(c.net.prefix_len()));
         Tacacs {
-            clients,
+            clients: arc_swap::ArcSwap::from_pointee(Self::clients(&config, metrics)),
             auth,
             store,
             stats,
@@ -109,22 +100,51 @@ impl Tacacs {
             idle: tacacs.idle_timeout,
             connections: Arc::new(Semaphore::new(tacacs.max_connections)),
             enable_policy: tacacs.enable.policy,
-            config,
         }
     }
 
-    fn find(&self, ip: IpAddr) -> Option<&Arc<TacClient>> {
+    /// Puts the clients (and keys) of a reloaded configuration in force for new connections.
+    pub fn reload_clients(&self, config: &Config, metrics: &Metrics) {
+        self.clients.store(Arc::new(Self::clients(config, metrics)));
+    }
+
+    fn clients(config: &Config, metrics: &Metrics) -> Vec<Arc<TacClient>> {
+        // Every client: over plain TCP only those with keys are served; over TLS any client whose
+        // address matches (its certificate is the credential, RFC 9887).
+        let mut clients: Vec<Arc<TacClient>> = config
+            .clients
+            .iter()
+            .map(|c| {
+                Arc::new(TacClient {
+                    name: c.name.clone(),
+                    net: c.net,
+                    keys: c.tacacs_keys.iter().map(|k| k.0.clone()).collect(),
+                    metrics: metrics.client(&c.name),
+                })
+            })
+            .collect();
+        clients.sort_by_key(|c| std::cmp::Reverse(c.net.prefix_len()));
+        clients
+    }
+
+    /// The client for a source address: with a TACACS+ key for plain TCP, any for TLS.
+    fn find(&self, ip: IpAddr, tls: bool) -> Option<Arc<TacClient>> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        self.clients.iter().find(|c| c.net.contains(&ip))
+        self.clients
+            .load()
+            .iter()
+            .find(|c| c.net.contains(&ip) && (tls || !c.keys.is_empty()))
+            .cloned()
     }
 
     /// The `[tacacs.enable]` check for `user` as sent (normalised here).
     fn enable_allows(&self, user: &str, priv_lvl: u8) -> bool {
         let name = self.auth.normalize(user);
-        self.config
+        self.auth
+            .config()
             .tacacs
             .as_ref()
             .is_some_and(|t| t.enable_allows(&name, priv_lvl))
@@ -135,9 +155,12 @@ impl Tacacs {
     }
 
     /// Accepts connections on `listener` until `cancel` fires; each is served on `tracker`.
+    /// With `tls`, each connection first completes a TLS 1.3 handshake with a verified client
+    /// certificate (RFC 9887); nothing else is read on that port.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
+        tls: Option<TlsAcceptor>,
         cancel: CancellationToken,
         tracker: TaskTracker,
     ) {
@@ -154,7 +177,7 @@ impl Tacacs {
                     }
                 },
             };
-            let Some(client) = self.find(src.ip()).cloned() else {
+            let Some(client) = self.find(src.ip(), tls.is_some()) else {
                 self.tstats().closed("unknown_client");
                 drop(stream);
                 continue;
@@ -167,19 +190,47 @@ impl Tacacs {
             self.tstats().connections.fetch_add(1, Ordering::Relaxed);
             let this = self.clone();
             let cancel = cancel.clone();
+            let tls = tls.clone();
             tracker.spawn(async move {
                 let _permit = permit;
-                let reason = this.connection(stream, &client, &cancel).await;
+                let reason = match tls {
+                    None => this.connection(stream, &client, &cancel, false).await,
+                    Some(acceptor) => match this.handshake(&acceptor, stream, &cancel).await {
+                        Ok(stream) => this.connection(stream, &client, &cancel, true).await,
+                        Err(reason) => reason,
+                    },
+                };
                 tracing::debug!(client = %client.name, reason, "TACACS+ connection closed");
                 this.tstats().closed(reason);
             });
         }
     }
 
-    /// Reads exactly `buf.len()` bytes, or says why not.
-    async fn read_exact(
+    /// The TLS handshake, bounded by the idle timeout; a failure is a counted reason.
+    async fn handshake(
         &self,
-        stream: &mut TcpStream,
+        acceptor: &TlsAcceptor,
+        stream: TcpStream,
+        cancel: &CancellationToken,
+    ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, CloseReason> {
+        tokio::select! {
+            _ = cancel.cancelled() => Err("shutdown"),
+            r = tokio::time::timeout(self.idle, acceptor.accept(stream)) => match r {
+                Err(_) => Err("tls_handshake_timeout"),
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => {
+                    let reason = tls_failure(&e);
+                    tracing::debug!(error = %e, reason, "TACACS+ TLS handshake failed");
+                    Err(reason)
+                }
+            },
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes, or says why not.
+    async fn read_exact<S: AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
         buf: &mut [u8],
         cancel: &CancellationToken,
         eof: CloseReason,
@@ -195,12 +246,14 @@ impl Tacacs {
         }
     }
 
-    /// Serves one connection; returns why it ended.
-    async fn connection(
+    /// Serves one connection; returns why it ended. Inside TLS bodies travel clear (the
+    /// UNENCRYPTED flag set) and an obfuscated packet ends the connection (RFC 9887 §4).
+    async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut stream: TcpStream,
+        mut stream: S,
         client: &TacClient,
         cancel: &CancellationToken,
+        tls: bool,
     ) -> CloseReason {
         let keys: Vec<&[u8]> = client.keys.iter().map(Vec::as_slice).collect();
         let mut conn = Connection::new(self.limits);
@@ -229,13 +282,20 @@ impl Tacacs {
             {
                 return r;
             }
-            if !header.is_obfuscated() {
-                return "unencrypted_refused";
-            }
-            let Some(key_index) = deobfuscate_with_keys(&keys, &header, &mut body) else {
-                return "bad_key";
+            let obfuscation = if tls {
+                if header.is_obfuscated() {
+                    return "obfuscated_in_tls";
+                }
+                Obfuscation::Clear
+            } else {
+                if !header.is_obfuscated() {
+                    return "unencrypted_refused";
+                }
+                let Some(key_index) = deobfuscate_with_keys(&keys, &header, &mut body) else {
+                    return "bad_key";
+                };
+                Obfuscation::Key(keys.get(key_index).copied().unwrap_or_default())
             };
-            let key = keys.get(key_index).copied().unwrap_or_default();
             let decoded = match Body::decode(&header, &body) {
                 Ok(b) => b,
                 Err(e) => return e.reason(),
@@ -274,7 +334,7 @@ impl Tacacs {
                     ..
                 } => {
                     let (mut answer, mut new_state) = self
-                        .authenticate(client, &user, &passcode, state.as_deref())
+                        .authenticate(client, &user, &passcode, state.as_deref(), None)
                         .await;
                     passcode.fill(0);
                     if let (true, Owned::GetPass(Some(prompt))) = (single, &mut answer) {
@@ -287,6 +347,31 @@ impl Tacacs {
                         states.insert(session_id, st);
                     }
                     answer
+                }
+                Plan::Chap {
+                    user,
+                    id,
+                    challenge,
+                    response,
+                    enable,
+                } => {
+                    if enable.is_some_and(|lvl| !self.enable_allows(&user, lvl)) {
+                        Owned::Fail
+                    } else {
+                        let chap = ChapResponse {
+                            id,
+                            challenge: &challenge,
+                            response: &response,
+                        };
+                        // A Next Tokencode challenge becomes FAIL with its prompt (one exchange).
+                        match self
+                            .authenticate(client, &user, b"", None, Some(chap))
+                            .await
+                        {
+                            (Owned::GetPass(Some(prompt)), _) => Owned::FailWith(prompt),
+                            (answer, _) => answer,
+                        }
+                    }
                 }
                 Plan::Authorize { user, args } => self.authorize(&user, &args).await,
                 Plan::Account {
@@ -305,8 +390,9 @@ impl Tacacs {
                     }
                     _ => Vec::new(),
                 };
-                let wire = answer.as_answer(&self.config, &args);
-                match conn.answer(session_id, &wire, Obfuscation::Key(key), &mut out) {
+                let config = self.auth.config();
+                let wire = answer.as_answer(&config, &args);
+                match conn.answer(session_id, &wire, obfuscation, &mut out) {
                     Ok(bytes) => Ok(bytes.len()),
                     Err(ConnectionError::Session {
                         error: SessionError::RoundLimit,
@@ -316,9 +402,9 @@ impl Tacacs {
                         states.remove(&session_id);
                         self.tstats().fails.fetch_add(1, Ordering::Relaxed);
                         let fail = Answer::Fail {
-                            server_msg: self.config.file.prompts.reject.as_bytes(),
+                            server_msg: config.file.prompts.reject.as_bytes(),
                         };
-                        conn.answer(session_id, &fail, Obfuscation::Key(key), &mut out)
+                        conn.answer(session_id, &fail, obfuscation, &mut out)
                             .map(|b| b.len())
                     }
                     Err(e) => Err(e),
@@ -361,13 +447,22 @@ impl Tacacs {
         user: &str,
         passcode: &[u8],
         state: Option<&str>,
+        chap: Option<ChapResponse<'_>>,
     ) -> (Owned, Option<String>) {
         let started = std::time::Instant::now();
-        let result = match self
-            .auth
-            .authenticate(user, passcode, state, &client.name, "tacacs")
-            .await
-        {
+        let result = match chap {
+            None => {
+                self.auth
+                    .authenticate(user, passcode, state, &client.name, "tacacs")
+                    .await
+            }
+            Some(c) => {
+                self.auth
+                    .authenticate_chap(user, c, &client.name, "tacacs")
+                    .await
+            }
+        };
+        let result = match result {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, client = %client.name, "TACACS+ authentication failed");
@@ -382,6 +477,8 @@ impl Tacacs {
         }
         match &out.decision {
             Decision::Accept => (Owned::Pass, None),
+            // The same text for every CHAP failure, so it tells nothing about the user.
+            Decision::Reject if chap.is_some() => (Owned::FailWith(CHAP_FAIL.into()), None),
             Decision::Reject => (Owned::Fail, None),
             Decision::Challenge { state, prompt, .. } => {
                 (Owned::GetPass(Some(prompt.clone())), Some(state.clone()))
@@ -405,7 +502,8 @@ impl Tacacs {
                 return Owned::AuthorError;
             }
         }
-        let Some(t) = &self.config.tacacs else {
+        let config = self.auth.config();
+        let Some(t) = &config.tacacs else {
             return Owned::AuthorFail;
         };
         let Some(set) = t.author_set(&name) else {
@@ -535,6 +633,15 @@ enum Plan {
         /// PAP/CHAP: one exchange, so a challenge cannot be asked (it becomes a FAIL).
         single: bool,
     },
+    /// CHAP (single exchange).
+    Chap {
+        user: String,
+        id: u8,
+        challenge: Vec<u8>,
+        response: [u8; 16],
+        /// `Some(priv_lvl)` for `service=enable`.
+        enable: Option<u8>,
+    },
     Authorize {
         user: String,
         args: Vec<Vec<u8>>,
@@ -588,7 +695,27 @@ fn plan_of(
             },
             None => Plan::Answer(Owned::Fail),
         },
-        // CHAP and MS-CHAP cannot carry a one-time code the server could check.
+        Event::Authenticate {
+            user,
+            credential:
+                Credential::Chap {
+                    id,
+                    challenge,
+                    response,
+                },
+            start,
+        } => match user_of(user) {
+            Some(user) => Plan::Chap {
+                user,
+                id,
+                challenge: challenge.to_vec(),
+                response: *response,
+                enable: enable_of(&start),
+            },
+            None => Plan::Answer(Owned::FailWith(CHAP_FAIL.into())),
+        },
+        // MS-CHAP hashes the password with MD4 of its UTF-16 form: no tokencode can be matched
+        // against the few candidates as cheaply, and no device needs it for logins.
         Event::Authenticate { .. } => Plan::Answer(Owned::Fail),
         Event::Continue {
             user,
@@ -638,5 +765,20 @@ fn plan_of(
                 detail,
             }
         }
+    }
+}
+
+/// A bounded label for a failed TLS handshake.
+fn tls_failure(e: &std::io::Error) -> CloseReason {
+    use rustls::Error as E;
+    match e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) {
+        Some(E::NoCertificatesPresented) => "tls_no_client_certificate",
+        Some(E::InvalidCertificate(_)) => "tls_bad_client_certificate",
+        Some(E::InvalidMessage(_)) => "tls_not_tls",
+        Some(E::PeerIncompatible(_)) => "tls_incompatible",
+        Some(E::AlertReceived(_)) => "tls_alert_received",
+        Some(_) => "tls_handshake_failed",
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "tls_client_closed",
+        None => "tls_io_error",
     }
 }

@@ -1839,6 +1839,46 @@ fn tacacs_write_fuzz_corpus() {
     both.extend(hex(ACCT_REQUEST));
     both.extend(hex(AUTHEN_START));
     all.push(("stream_author_acct_pap", both));
+    // Command authorization (the policy's permit/deny patterns) and a CHAP START.
+    let cmd: [&[u8]; 4] = [
+        b"service=shell",
+        b"cmd=show",
+        b"cmd-arg=running-config",
+        b"cmd-arg=<cr>",
+    ];
+    let author = Body::AuthorRequest(AuthorRequest {
+        authen_method: AuthenMethod::TacacsPlus,
+        priv_lvl: 15,
+        authen_type: AuthenType::Ascii,
+        service: AuthenService::Login,
+        user: b"carol",
+        port: b"tty0",
+        rem_addr: b"192.0.2.1",
+        args: Args::from_list(&cmd),
+    });
+    all.push(("author_command", client.send(1, &author)));
+    let mut chap_data = vec![7u8];
+    chap_data.extend_from_slice(b"challenge-16byte");
+    chap_data.extend_from_slice(&crate::otp::chap_response(
+        7,
+        b"123456",
+        b"challenge-16byte",
+    ));
+    let chap = Body::AuthenStart(AuthenStart {
+        action: AuthenAction::Login,
+        priv_lvl: 1,
+        authen_type: AuthenType::Chap,
+        service: AuthenService::Login,
+        user: b"dave",
+        port: b"tty0",
+        rem_addr: b"192.0.2.1",
+        data: &chap_data,
+    });
+    let chap_client = Client {
+        version: Version::One,
+        ..client
+    };
+    all.push(("authen_start_chap", chap_client.send(1, &chap)));
     for (name, bytes) in all {
         std::fs::write(dir.join(name), bytes).unwrap();
     }

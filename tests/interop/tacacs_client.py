@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TACACS+ requests through the PyPI `tacacs_plus` client (nobody here wrote it), for interop tests.
 
-Usage: tacacs_client.py HOST PORT KEY authen-ascii|authen-pap USER PASSWORD
+Usage: tacacs_client.py HOST PORT KEY authen-ascii|authen-pap|authen-chap USER PASSWORD
        tacacs_client.py HOST PORT KEY author USER ARG...
        tacacs_client.py HOST PORT KEY acct-start|acct-stop USER ARG...
 Prints one JSON object: {"valid": bool, "status": int, "server_msg": str, "args": [str]}.
@@ -14,6 +14,7 @@ from tacacs_plus.flags import (
     TAC_PLUS_ACCT_FLAG_START,
     TAC_PLUS_ACCT_FLAG_STOP,
     TAC_PLUS_AUTHEN_TYPE_ASCII,
+    TAC_PLUS_AUTHEN_TYPE_CHAP,
     TAC_PLUS_AUTHEN_TYPE_PAP,
 )
 
@@ -32,6 +33,11 @@ def main():
     if op in ("authen-ascii", "authen-pap"):
         kind = TAC_PLUS_AUTHEN_TYPE_ASCII if op == "authen-ascii" else TAC_PLUS_AUTHEN_TYPE_PAP
         r = cli.authenticate(user, rest[0], authen_type=kind)
+        out = {"valid": bool(r.valid), "status": r.status, "server_msg": text(r.server_msg), "args": []}
+    elif op == "authen-chap":
+        # The client computes MD5(id | password | challenge); the server never sees the password.
+        r = cli.authenticate(user, rest[0], authen_type=TAC_PLUS_AUTHEN_TYPE_CHAP,
+                             chap_ppp_id="7", chap_challenge="tokengate-chap-challenge")
         out = {"valid": bool(r.valid), "status": r.status, "server_msg": text(r.server_msg), "args": []}
     elif op == "author":
         r = cli.authorize(user, arguments=[a.encode() for a in rest])

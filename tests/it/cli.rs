@@ -261,14 +261,16 @@ fn readme_demo_quick_start_works_with_the_shipped_config() {
         ),
     )
     .unwrap();
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["serve", "--demo"])
-        .current_dir(dir.path())
-        .env_remove("TOKENGATE_CONFIG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut daemon = DaemonChild(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+            .args(["serve", "--demo"])
+            .current_dir(dir.path())
+            .env_remove("TOKENGATE_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stdout = daemon.stdout.take().unwrap();
     let stderr = daemon.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();

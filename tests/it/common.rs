@@ -331,17 +331,50 @@ impl RadClient {
     }
 }
 
-/// Starts the `tokengate serve` binary on `config`; returns it and its RADIUS address (read
-/// from its log).
-pub fn start_daemon(config: &Path) -> (std::process::Child, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
+/// Spawns `tokengate [global_args] serve` on `config` at log level info, stderr piped.
+pub fn spawn_daemon(config: &Path, global_args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(global_args)
+        .arg("serve")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// A daemon process that a failed assertion cannot leave running: dropped while still alive, it
+/// is killed and reaped. Derefs to the `Child` for `id`, `wait` and `kill`.
+pub struct DaemonChild(pub std::process::Child);
+
+impl std::ops::Deref for DaemonChild {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DaemonChild {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for DaemonChild {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts the `tokengate serve` binary on `config`; returns it and its RADIUS address (read
+/// from its log).
+pub fn start_daemon(config: &Path) -> (DaemonChild, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn_daemon(config, &[]);
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -355,7 +388,7 @@ pub fn start_daemon(config: &Path) -> (std::process::Child, SocketAddr) {
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("daemon did not report its RADIUS address");
-    (child, addr.parse().unwrap())
+    (DaemonChild(child), addr.parse().unwrap())
 }
 
 /// Runs the `tokengate` CLI with `--config`; returns (success, stdout, stderr).

@@ -452,3 +452,48 @@ async fn every_metric_in_the_dashboard_and_alert_rules_exists_in_a_live_scrape()
     }
     let _ = tg.shutdown().await;
 }
+
+#[tokio::test]
+async fn tacacs_logins_are_counted_per_client_with_their_latency_and_connections() {
+    let tg = TestGateway::start_with(&format!("{}{}", extra(), crate::tacacs_e2e::TACACS)).await;
+    let maddr = tg.gw().metrics_addr().unwrap();
+    let tacacs = tg.gw().tacacs_addrs()[0];
+    tg.pin_user("alice").await;
+    let pass = crate::tacacs_e2e::pap(tacacs, "alice", &format!("1234{}", code(tg.step()))).await;
+    assert_eq!(format!("{pass:?}"), "Pass");
+    let fail = crate::tacacs_e2e::pap(tacacs, "alice", "1234000000").await;
+    assert_eq!(format!("{fail:?}"), "Fail");
+    let series = |result: &str| {
+        format!(
+            "tokengate_requests_total{{client=\"switch\",method=\"token\",protocol=\"tacacs\",result=\"{result}\"}}"
+        )
+    };
+    // The server counts a close after the client has seen its reply: wait for both.
+    let mut m = scrape(maddr).await;
+    for _ in 0..50 {
+        if m.get("tokengate_tacacs_connections_open") == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        m = scrape(maddr).await;
+    }
+    assert_eq!(m.get(&series("accept")), 1.0);
+    assert_eq!(m.get(&series("reject")), 1.0);
+    assert_eq!(
+        m.get("tokengate_request_duration_seconds_count{protocol=\"tacacs\"}"),
+        2.0
+    );
+    assert_eq!(
+        m.get("tokengate_request_duration_seconds_count{protocol=\"radius\"}"),
+        0.0
+    );
+    assert_eq!(m.get("tokengate_tacacs_connections_total"), 2.0);
+    assert_eq!(m.get("tokengate_tacacs_connections_open"), 0.0);
+    assert_eq!(m.sum("tokengate_tacacs_connections_closed_total", &[]), 2.0);
+    assert_eq!(
+        m.get("tokengate_tacacs_sessions_total{kind=\"authentication\"}"),
+        2.0
+    );
+    assert!(!m.text.contains("alice") && !m.text.contains("tackey"));
+    let _ = tg.shutdown().await;
+}

@@ -168,7 +168,7 @@ pub(crate) async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenS
 }
 
 /// Waits until a close reason has been counted (the server counts after closing).
-async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
+pub async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
     for _ in 0..100 {
         let n = tg.gw().stats.tacacs.closed_count(reason);
         if n >= want {
@@ -565,7 +565,12 @@ async fn tacacs_interleaved_sessions_on_one_single_connect_connection() {
 
 /// Runs `tests/interop/tacacs_client.py` (the PyPI `tacacs_plus` client).
 async fn py(addr: SocketAddr, args: &[&str]) -> serde_json::Value {
-    let script = repo().join("tests/interop/tacacs_client.py");
+    py_script("tacacs_client.py", addr, args).await
+}
+
+/// Runs a script of `tests/interop/` with HOST PORT KEY and `args`; parses its JSON output.
+async fn py_script(name: &str, addr: SocketAddr, args: &[&str]) -> serde_json::Value {
+    let script = repo().join("tests/interop").join(name);
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(script)
         .arg(addr.ip().to_string())
@@ -637,6 +642,220 @@ async fn tacacs_interop_python_client_ascii_pap_authorization_accounting() {
         .map(|r| r.method.as_str())
         .collect();
     assert_eq!(acct, ["accounting_start", "accounting_stop"]);
+}
+
+#[tokio::test]
+async fn tacacs_interop_chap_with_an_app_token_window_replay_lockout_and_clear_failures() {
+    let (tg, addr) = gateway().await;
+    let app = OtpMode::Totp { period: 30 };
+    tg.user_with_token("dave", None, TokenKind::App, app).await;
+    tg.user_with_token("erin", None, TokenKind::App, app).await;
+    tg.user_with_token("frank", None, TokenKind::App, app).await;
+    tg.pin_user("alice").await;
+    let s = tg.step();
+    let chap = |user: &'static str, secret: String| async move {
+        py(addr, &["authen-chap", user, &secret]).await
+    };
+    let r = chap("dave", code(s)).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = chap("dave", code(s)).await;
+    assert_eq!(r["valid"], false, "replay: {r}");
+    assert!(r["server_msg"].as_str().unwrap().contains("CHAP"), "{r}");
+    let r = chap("dave", code(s + 1)).await;
+    assert_eq!(r["valid"], true, "next step, inside the window: {r}");
+
+    // A code only in the wide window needs Next Tokencode, which CHAP cannot ask: FAIL with
+    // the prompt.
+    let r = chap("erin", code(s + 3)).await;
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(
+        r["server_msg"].as_str().unwrap().contains("tokencode"),
+        "{r}"
+    );
+
+    // PIN + tokencode cannot be checked through CHAP: FAIL with a clear message.
+    let r = chap("alice", format!("1234{}", code(s))).await;
+    assert_eq!(r["valid"], false, "{r}");
+    assert!(
+        r["server_msg"].as_str().unwrap().contains("without a PIN"),
+        "{r}"
+    );
+    // Unknown users get the same text.
+    let r = chap("nobody", code(s)).await;
+    assert!(r["server_msg"].as_str().unwrap().contains("without a PIN"));
+
+    // Lockout: five wrong CHAP responses lock frank; then the right code fails too.
+    for _ in 0..5 {
+        assert_eq!(chap("frank", "000000".into()).await["valid"], false);
+    }
+    assert_eq!(chap("frank", code(s)).await["valid"], false, "locked");
+    assert!(tg.admin().show_user("frank").await.unwrap().user.locked);
+}
+
+/// Authentication status octets (RFC 8907 §5.2).
+const PASS: u64 = 0x01;
+const FAIL: u64 = 0x02;
+const GETPASS: u64 = 0x05;
+
+/// (status, server_msg) of each reply of `tests/interop/tacacs_rounds.py rounds`.
+async fn py_rounds(addr: SocketAddr, user: &str, answers: &[String]) -> Vec<(u64, String)> {
+    let mut args = vec!["rounds", user];
+    args.extend(answers.iter().map(String::as_str));
+    let r = py_script("tacacs_rounds.py", addr, &args).await;
+    r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["status"].as_u64().unwrap(),
+                x["server_msg"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tacacs_interop_next_tokencode_and_new_pin_rounds_through_getpass() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.user_with_token("carol", None, TokenKind::Pin, OtpMode::Totp { period: 30 })
+        .await;
+    let s = tg.step();
+    // Next Tokencode: a code in the wide window, then the next one.
+    let r = py_rounds(
+        addr,
+        "alice",
+        &[format!("1234{}", code(s + 3)), code(s + 4)],
+    )
+    .await;
+    let st: Vec<u64> = r.iter().map(|x| x.0).collect();
+    assert_eq!(st, [GETPASS, GETPASS, PASS], "{r:?}");
+    assert!(r[1].1.contains("tokencode"), "{r:?}");
+    // New PIN: tokencode alone, new PIN twice, then PIN + the next tokencode.
+    let r = py_rounds(
+        addr,
+        "carol",
+        &[
+            code(s),
+            "5678".into(),
+            "5678".into(),
+            format!("5678{}", code(s + 1)),
+        ],
+    )
+    .await;
+    let st: Vec<u64> = r.iter().map(|x| x.0).collect();
+    assert_eq!(st, [GETPASS, GETPASS, GETPASS, GETPASS, PASS], "{r:?}");
+    assert!(r[1].1.contains("new PIN"), "{r:?}");
+    assert!(r[2].1.contains("Re-enter"), "{r:?}");
+    assert!(r[3].1.contains("PIN accepted"), "{r:?}");
+    // The new PIN works for a plain login with the high-level client.
+    let r = py(
+        addr,
+        &["authen-pap", "carol", &format!("5678{}", code(s + 2))],
+    )
+    .await;
+    assert_eq!(r["valid"], true, "{r}");
+}
+
+#[tokio::test]
+async fn tacacs_interop_lockout_and_emergency_tft_and_ott_logins() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("bob").await;
+    let s = tg.step();
+    for i in 0..5 {
+        let r = py(addr, &["authen-ascii", "bob", &format!("12340000{i:02}")]).await;
+        assert_eq!(r["valid"], false, "wrong passcode: {r}");
+    }
+    let r = py(addr, &["authen-pap", "bob", &format!("1234{}", code(s))]).await;
+    assert_eq!(r["valid"], false, "locked: {r}");
+    assert!(tg.admin().show_user("bob").await.unwrap().user.locked);
+
+    let tft_serial = tg.pin_user("alice").await;
+    let ott_serial = tg.pin_user("dora").await;
+    let issue = |serial: String, kind, count| {
+        let tg = &tg;
+        async move {
+            tg.admin()
+                .issue_emergency(
+                    &serial,
+                    IssueOptions {
+                        kind: Some(kind),
+                        count,
+                        ..Default::default()
+                    },
+                    tg.now(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let tft = issue(tft_serial, EmergencyKind::Tft, None).await;
+    let ott = issue(ott_serial, EmergencyKind::Ott, Some(2)).await;
+    // Let the change feed reach the running gateway.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let tft_pc = format!("1234{}", tft.codes[0]);
+    for op in ["authen-ascii", "authen-pap", "authen-ascii"] {
+        let r = py(addr, &[op, "alice", &tft_pc]).await;
+        assert_eq!(r["valid"], true, "a TFT is reusable: {r}");
+    }
+    let ott_pc = format!("1234{}", ott.codes[0]);
+    let r = py(addr, &["authen-pap", "dora", &ott_pc]).await;
+    assert_eq!(r["valid"], true, "{r}");
+    let r = py(addr, &["authen-ascii", "dora", &ott_pc]).await;
+    assert_eq!(r["valid"], false, "an OTT code works once: {r}");
+    let r = py(
+        addr,
+        &["authen-ascii", "dora", &format!("1234{}", ott.codes[1])],
+    )
+    .await;
+    assert_eq!(r["valid"], true, "{r}");
+}
+
+#[tokio::test]
+async fn tacacs_interop_several_sessions_over_one_single_connect_connection() {
+    let (tg, addr) = gateway().await;
+    tg.pin_user("alice").await;
+    tg.pin_user("bob").await;
+    tg.pin_user("carol").await;
+    let s = tg.step();
+    let pairs = [
+        format!("alice:1234{}", code(s)),
+        "bob:1234000000".to_string(),
+        format!("carol:1234{}", code(s)),
+    ];
+    let mut args = vec!["single-connect"];
+    args.extend(pairs.iter().map(String::as_str));
+    let r = py_script("tacacs_rounds.py", addr, &args).await;
+    let replies: Vec<(u64, u64)> = r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["session"].as_u64().unwrap(),
+                x["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replies,
+        [(0x5000, PASS), (0x5001, FAIL), (0x5002, PASS)],
+        "{r}"
+    );
+    assert_eq!(
+        r["closed"], false,
+        "single-connect keeps the connection open: {r}"
+    );
+    assert_eq!(
+        tg.gw()
+            .stats
+            .tacacs
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one connection"
+    );
 }
 
 /// Authorization status octets (RFC 8907 §6.2).
