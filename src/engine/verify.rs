@@ -99,11 +99,12 @@ pub fn find_chap_code(
 ) -> Option<Code> {
     let t = &lt.token;
     let w = window(policy, lt, now);
+    let key = HotpKey::new(&lt.seed, t.algorithm);
     let mut found = None;
     let mut s = w.first;
     while s <= w.last {
         if let Ok(c) = u64::try_from(s) {
-            let code = Code::new(otp::hotp(&lt.seed, c, t.digits, t.algorithm), t.digits);
+            let code = Code::new(key.hotp(c, t.digits), t.digits);
             let r = otp::chap_response(chap_id, code.as_bytes(), challenge);
             if otp::ct_eq(&r, response) && found.is_none() {
                 found = Some(code);

@@ -198,13 +198,14 @@ pub fn find_match(
     code: &[u8],
     candidates: impl IntoIterator<Item = i64>,
 ) -> Option<i64> {
+    let key = HotpKey::new(key, alg);
     let mut found = Choice::from(0u8);
     let mut matched: i64 = 0;
     for candidate in candidates {
         let Ok(counter) = u64::try_from(candidate) else {
             continue;
         };
-        let expected = Code::new(hotp(key, counter, digits, alg), digits);
+        let expected = Code::new(key.hotp(counter, digits), digits);
         let hit = expected.as_bytes().ct_eq(code) & !found;
         matched = i64::conditional_select(&matched, &candidate, hit);
         found |= hit;
