@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use moka::future::Cache;
-use tokio::sync::Mutex;
+use moka::sync::Cache;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
@@ -55,6 +55,31 @@ pub struct AuthResult {
 
 type Slot = Arc<Mutex<Principal>>;
 
+/// Receives an authentication's result once its writes are durable (see
+/// [`AuthService::authenticate_then`]).
+pub type AuthDone = Box<dyn FnOnce(Result<AuthResult, AuthError>) + Send>;
+
+/// An engine decision waiting for its writes.
+enum Decided {
+    /// Unknown user: only the decoy touch and the audit row are written.
+    Unknown(Outcome),
+    /// A known user: `working` replaces the cached state once `out.ops` commit; the lock is
+    /// held until then.
+    Known {
+        guard: OwnedMutexGuard<Principal>,
+        working: Principal,
+        out: Outcome,
+        name: String,
+    },
+}
+
+/// What a lost replay race needs of the request to record its failure.
+struct RetryRequest {
+    raw_user_name: String,
+    client: String,
+    protocol: String,
+}
+
 /// Shared authentication service used by every front end.
 pub struct AuthService {
     /// Swapped whole by a reload; read once per request.
@@ -71,6 +96,8 @@ pub struct AuthService {
     /// Highest token id seen (0 = not read yet), for [`AuthService::decoy_token`].
     max_token_id: std::sync::atomic::AtomicI64,
     counters: AuthCounters,
+    /// Itself, for completions that finish a request after the writer commits.
+    me: std::sync::Weak<AuthService>,
 }
 
 impl AuthService {
@@ -82,9 +109,9 @@ impl AuthService {
         pepper: Pepper,
         cipher: SeedCipher,
         clock: Arc<Clock>,
-    ) -> AuthService {
-        let c = &config.file.cache;
-        AuthService {
+    ) -> Arc<AuthService> {
+        let c = config.file.cache.clone();
+        Arc::new_cyclic(|me| AuthService {
             principals: Cache::builder().max_capacity(c.max_users).build(),
             unknown: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -105,7 +132,8 @@ impl AuthService {
             cipher,
             clock,
             counters: AuthCounters::default(),
-        }
+            me: me.clone(),
+        })
     }
 
     /// The configuration in force now.
@@ -218,30 +246,23 @@ impl AuthService {
             self.counters.cache_hits.fetch_add(1, Relaxed);
             return Ok(None);
         }
-        if let Some(s) = self.principals.get(name).await {
+        if let Some(s) = self.principals.get(name) {
             self.counters.cache_hits.fetch_add(1, Relaxed);
             return Ok(Some(s));
         }
         self.counters.cache_misses.fetch_add(1, Relaxed);
-        let loaded = self
-            .principals
-            .try_get_with(name.to_string(), async {
-                match self.load(name).await {
-                    Ok(Some(p)) => Ok(Arc::new(Mutex::new(p))),
-                    Ok(None) => Err(None),
-                    Err(e) => Err(Some(e.to_string())),
-                }
-            })
-            .await;
-        match loaded {
-            Ok(s) => Ok(Some(s)),
-            Err(e) => match e.as_ref() {
-                None => {
-                    self.unknown.insert(name.to_string(), ());
-                    Ok(None)
-                }
-                Some(msg) => Err(AuthError::Store(msg.clone())),
-            },
+        match self.load(name).await? {
+            // Two requests may load one user at once: the first entry wins, both use it.
+            Some(p) => Ok(Some(
+                self.principals
+                    .entry(name.to_string())
+                    .or_insert_with(|| Arc::new(Mutex::new(p)))
+                    .into_value(),
+            )),
+            None => {
+                self.unknown.insert(name.to_string(), ());
+                Ok(None)
+            }
         }
     }
 
@@ -290,8 +311,32 @@ impl AuthService {
         client: &str,
         protocol: &str,
     ) -> Result<AuthResult, AuthError> {
-        let config = self.config.load_full();
-        let name = config.file.server.user_name_case.normalize(raw_user_name);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done: AuthDone = Box::new(move |r| _ = tx.send(r));
+        self.authenticate_then(raw_user_name, passcode, chap, state, client, protocol, done)
+            .await;
+        rx.await.map_err(|_| AuthError::ShuttingDown)?
+    }
+
+    /// Decides one request and hands its writes to the group-commit writer; `done` gets the
+    /// result once they are durable. It runs on the writer task (or, after a lost replay race,
+    /// on a task of its own) and must not block.
+    ///
+    /// For a cached, idle user without a State this future finishes at its first poll, which is
+    /// how the RADIUS front end answers without a task per request (it polls once and spawns
+    /// only what is still pending). It awaits only to load a user, read a challenge from the
+    /// database, wait for that user's earlier request, or pick the unknown-user decoy row once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn authenticate_then(
+        &self,
+        raw_user_name: &str,
+        passcode: &[u8],
+        chap: Option<ChapResponse<'_>>,
+        state: Option<&str>,
+        client: &str,
+        protocol: &str,
+        done: AuthDone,
+    ) {
         let req = AuthRequest {
             user_name: raw_user_name,
             passcode,
@@ -299,14 +344,95 @@ impl AuthService {
             protocol,
             chap,
         };
+        let decided = match self.decide(&req, state).await {
+            Ok(d) => d,
+            Err(e) => return done(Err(e)),
+        };
+        let writer = match self.writer() {
+            Ok(w) => w,
+            Err(e) => return done(Err(e)),
+        };
+        match decided {
+            Decided::Unknown(mut out) => {
+                let ops = std::mem::take(&mut out.ops);
+                writer.submit_detached(
+                    ops,
+                    Box::new(move |r| {
+                        done(r.map_err(AuthError::from).map(|_| AuthResult {
+                            outcome: out,
+                            user_profile: None,
+                        }));
+                    }),
+                );
+            }
+            Decided::Known {
+                guard,
+                working,
+                mut out,
+                name,
+            } => {
+                let ops = std::mem::take(&mut out.ops);
+                // Only challenge ops are kept (rarely any) for the cache; the rest move to the
+                // writer.
+                let challenge_ops: Vec<WriteOp> = ops
+                    .iter()
+                    .filter(|op| {
+                        matches!(
+                            op,
+                            WriteOp::ConsumeChallenge { .. } | WriteOp::InsertChallenge(_)
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                let this = self.me();
+                let retry = RetryRequest {
+                    raw_user_name: raw_user_name.to_owned(),
+                    client: client.to_owned(),
+                    protocol: protocol.to_owned(),
+                };
+                writer.submit_detached(
+                    ops,
+                    Box::new(move |r| {
+                        let Some(this) = this else {
+                            return done(Err(AuthError::ShuttingDown));
+                        };
+                        this.note_challenges(&challenge_ops);
+                        match r {
+                            Ok(true) => {
+                                let mut guard = guard;
+                                *guard = working;
+                                let user_profile = guard.user.profile.clone();
+                                drop(guard);
+                                done(Ok(AuthResult {
+                                    outcome: out,
+                                    user_profile,
+                                }));
+                            }
+                            // A guard failed: someone else used the code or the State first.
+                            Ok(false) => {
+                                tokio::spawn(async move {
+                                    done(this.replay_lost(guard, &name, &retry).await);
+                                });
+                            }
+                            Err(e) => done(Err(e.into())),
+                        }
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Runs the engine for one request: on a copy of the user's cached state (whose lock the
+    /// result holds until the writes commit), or the unknown-user path.
+    async fn decide(&self, req: &AuthRequest<'_>, state: Option<&str>) -> Result<Decided, AuthError> {
+        let config = self.config.load_full();
+        let name = config.file.server.user_name_case.normalize(req.user_name);
         let now = self.clock.now();
         let ttl = i64::try_from(config.file.challenge.ttl_secs).unwrap_or(120);
-        let writer = self.writer()?;
         let Some(slot) = self.slot(&name).await? else {
             // Unknown user: same engine path (dummy work), same answer; only the audit is written.
-            let policies = config.policies("default");
             let ctx = Ctx {
-                policies,
+                policies: config.policies("default"),
                 prompts: &config.file.prompts,
                 pepper: &self.pepper,
                 challenge_ttl: ttl,
@@ -315,82 +441,88 @@ impl AuthService {
                 &ctx,
                 None,
                 &StateLookup::None,
-                &req,
+                req,
                 now,
                 &mut rand::rngs::OsRng,
             );
-            let mut ops = std::mem::take(&mut out.ops);
             if let Some(token_id) = self.decoy_token().await {
-                ops.insert(0, WriteOp::TouchToken { token_id });
+                out.ops.insert(0, WriteOp::TouchToken { token_id });
             }
-            writer.submit(ops).await?;
-            return Ok(AuthResult {
-                outcome: out,
-                user_profile: None,
-            });
+            return Ok(Decided::Unknown(out));
         };
         let lookup = match state {
             None => StateLookup::None,
             Some(s) => self.lookup_state(s).await?,
         };
-        let mut guard = slot.lock().await;
-        let policies = config.policies(&guard.user.domain);
+        let guard = match slot.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) => slot.lock_owned().await,
+        };
         let ctx = Ctx {
-            policies,
+            policies: config.policies(&guard.user.domain),
             prompts: &config.file.prompts,
             pepper: &self.pepper,
             challenge_ttl: ttl,
         };
         let mut working = guard.clone();
-        let mut out = engine::authenticate(
+        let out = engine::authenticate(
             &ctx,
             Some(&mut working),
             &lookup,
-            &req,
+            req,
             now,
             &mut rand::rngs::OsRng,
         );
-        // Only challenge ops are kept (rarely any) for the cache; the rest move to the writer.
-        let challenge_ops: Vec<WriteOp> = out
-            .ops
-            .iter()
-            .filter(|op| {
-                matches!(
-                    op,
-                    WriteOp::ConsumeChallenge { .. } | WriteOp::InsertChallenge(_)
-                )
-            })
-            .cloned()
-            .collect();
-        let committed = writer.submit(std::mem::take(&mut out.ops)).await?;
-        self.note_challenges(&challenge_ops);
-        if committed {
-            *guard = working;
-            return Ok(AuthResult {
-                outcome: out,
-                user_profile: guard.user.profile.clone(),
-            });
-        }
-        // A guard failed: someone else used the code or the State first. Start again from the
-        // database, which is the truth across instances, and count a failure.
-        let mut fresh = match self.load(&name).await? {
-            Some(p) => p,
-            None => {
-                drop(guard);
-                self.principals.invalidate(&name).await;
-                return Err(AuthError::Store(
-                    "user vanished during authentication".into(),
-                ));
-            }
+        Ok(Decided::Known {
+            guard,
+            working,
+            out,
+            name,
+        })
+    }
+
+    /// After a guard failed at commit: start again from the database, which is the truth across
+    /// instances, and record the attempt as a failure (its writes are awaited here).
+    async fn replay_lost(
+        &self,
+        mut guard: OwnedMutexGuard<Principal>,
+        name: &str,
+        retry: &RetryRequest,
+    ) -> Result<AuthResult, AuthError> {
+        let Some(mut fresh) = self.load(name).await? else {
+            drop(guard);
+            self.principals.invalidate(name);
+            return Err(AuthError::Store(
+                "user vanished during authentication".into(),
+            ));
         };
-        let mut out = engine::replay_failure(&ctx, &mut fresh, &req, now);
-        writer.submit(std::mem::take(&mut out.ops)).await?;
+        let config = self.config.load_full();
+        let ctx = Ctx {
+            policies: config.policies(&fresh.user.domain),
+            prompts: &config.file.prompts,
+            pepper: &self.pepper,
+            challenge_ttl: i64::try_from(config.file.challenge.ttl_secs).unwrap_or(120),
+        };
+        let req = AuthRequest {
+            user_name: &retry.raw_user_name,
+            passcode: b"",
+            client: &retry.client,
+            protocol: &retry.protocol,
+            chap: None,
+        };
+        let mut out = engine::replay_failure(&ctx, &mut fresh, &req, self.clock.now());
+        self.writer()?.submit(std::mem::take(&mut out.ops)).await?;
         let user_profile = fresh.user.profile.clone();
         *guard = fresh;
         Ok(AuthResult {
             outcome: out,
             user_profile,
         })
+    }
+
+    /// This service as an `Arc` (`None` once it is being dropped).
+    fn me(&self) -> Option<Arc<AuthService>> {
+        self.me.upgrade()
     }
 
     /// A random existing token id for an unknown user's [`WriteOp::TouchToken`] (SPEC L-4: a
@@ -421,7 +553,7 @@ impl AuthService {
         let mut unknown_changed = false;
         for id in ids {
             match self.names.get(id) {
-                Some(name) => self.principals.invalidate(&name).await,
+                Some(name) => self.principals.invalidate(&name),
                 // A user we never loaded: maybe a new one we remember as unknown.
                 None => unknown_changed = true,
             }

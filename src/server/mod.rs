@@ -134,14 +134,14 @@ impl Gateway {
             WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
         let stats = Arc::new(Stats::default());
         let writer_stats = writer.stats();
-        let auth = Arc::new(AuthService::new(
+        let auth = AuthService::new(
             config.clone(),
             store.clone(),
             writer,
             key.pepper(),
             key.seed_cipher(),
             clock.clone(),
-        ));
+        );
         let metrics = Arc::new(Metrics::new(stats.clone(), writer_stats, auth.clone())?);
         let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();

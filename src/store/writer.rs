@@ -46,10 +46,33 @@ pub struct WriterStats {
     pub commit_latency: AtomicHistogram<CommitNanos>,
 }
 
+/// What runs on the writer task once a group's transaction has committed (or failed): the
+/// packet path's reply is encoded and sent from here, with no task or channel per request. It
+/// must not block; anything slow it spawns.
+pub type Done = Box<dyn FnOnce(Result<bool, StoreError>) + Send>;
+
+/// Where a group's answer goes.
+enum Reply {
+    /// A waiting `submit`.
+    Channel(oneshot::Sender<Result<bool, StoreError>>),
+    /// A `submit_detached` callback.
+    Callback(Done),
+}
+
+impl Reply {
+    fn send(self, result: Result<bool, StoreError>) {
+        match self {
+            // A submitter that gave up waiting is not an error.
+            Reply::Channel(tx) => _ = tx.send(result),
+            Reply::Callback(done) => done(result),
+        }
+    }
+}
+
 /// One queued group and where its answer goes.
 struct Job {
     group: Vec<WriteOp>,
-    reply: oneshot::Sender<Result<bool, StoreError>>,
+    reply: Reply,
 }
 
 /// Submits write groups to the writer task. Cheap to clone; the task exits once every clone is
@@ -83,11 +106,44 @@ impl WriterHandle {
     pub async fn submit(&self, group: Vec<WriteOp>) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { group, reply })
+            .send(Job {
+                group,
+                reply: Reply::Channel(reply),
+            })
             .await
             .map_err(|_| StoreError::WriterClosed)?;
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         answer.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    /// Queues one group without waiting: `done` runs on the writer task with the same result
+    /// [`WriterHandle::submit`] would return, after the transaction holding the group has
+    /// committed (or failed). When the queue is full, a task waits for room (the packet path's
+    /// in-flight limit bounds how many can); when the writer has stopped, `done` gets
+    /// [`StoreError::WriterClosed`] at once.
+    pub fn submit_detached(&self, group: Vec<WriteOp>, done: Done) {
+        let job = Job {
+            group,
+            reply: Reply::Callback(done),
+        };
+        match self.queue.try_send(job) {
+            Ok(()) => _ = self.stats.queue_depth.fetch_add(1, Ordering::Relaxed),
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                let queue = self.queue.clone();
+                let stats = Arc::clone(&self.stats);
+                tokio::spawn(async move {
+                    match queue.send(job).await {
+                        Ok(()) => _ = stats.queue_depth.fetch_add(1, Ordering::Relaxed),
+                        Err(mpsc::error::SendError(job)) => {
+                            job.reply.send(Err(StoreError::WriterClosed));
+                        }
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(job)) => {
+                job.reply.send(Err(StoreError::WriterClosed));
+            }
+        }
     }
 
     /// The writer's counters.
@@ -139,17 +195,16 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
     stats.commit_latency.observe(nanos);
     match outcome {
         Ok(results) => {
-            for (reply, ok) in replies.into_iter().zip(results.iter()) {
-                // A submitter that gave up waiting is not an error.
-                let _ = reply.send(Ok(*ok));
-            }
             crate::audit::emit_committed(&groups, &results);
+            for (reply, ok) in replies.into_iter().zip(results.iter()) {
+                reply.send(Ok(*ok));
+            }
         }
         Err(err) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             if groups.len() == 1 {
                 if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(err));
+                    reply.send(Err(err));
                 }
                 return;
             }
@@ -159,7 +214,7 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
             } else {
                 let shared = Arc::new(err);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                    reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
             }
         }
@@ -172,23 +227,23 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
 async fn retry_one_by_one(
     store: &Store,
     groups: Vec<Vec<WriteOp>>,
-    replies: Vec<oneshot::Sender<Result<bool, StoreError>>>,
+    replies: Vec<Reply>,
 ) {
     let mut pending = groups.into_iter().zip(replies);
     while let Some((group, reply)) = pending.next() {
         match store.apply_batch(std::slice::from_ref(&group)).await {
             Ok(results) => {
-                let _ = reply.send(Ok(results.first().copied().unwrap_or(true)));
                 crate::audit::emit_committed(std::slice::from_ref(&group), &results);
+                reply.send(Ok(results.first().copied().unwrap_or(true)));
             }
             Err(err) if err.is_statement_error(store.backend()) => {
-                let _ = reply.send(Err(err));
+                reply.send(Err(err));
             }
             Err(err) => {
                 let shared = Arc::new(err);
-                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 for (_, reply) in pending.by_ref() {
-                    let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                    reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
             }
         }
