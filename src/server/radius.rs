@@ -10,12 +10,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::future::Future;
+use std::task::Context;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use subtle::ConstantTimeEq;
 use tokio::net::UdpSocket;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,7 +27,7 @@ use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PACKET_LEN};
 use crate::stats::{DropReason, Stats};
 
-use super::auth::{AuthError, AuthService};
+use super::auth::{AuthDone, AuthError, AuthResult, AuthService};
 
 /// Receive buffer asked for each RADIUS socket: room for a few thousand datagrams, so a short
 /// pause of the receive loop (a slow commit) does not make the kernel drop requests. Linux caps
@@ -337,27 +339,27 @@ impl Radius {
             self.dup.invalidate(&key);
             return;
         };
-        let request = datagram.to_vec();
-        let sock = sock.clone();
-        tracker.spawn(async move {
-            let _permit = permit;
-            let started = Instant::now();
-            match self.answer(&client, previous, &request).await {
-                Ok(Some(reply)) => {
-                    client.metrics.observe_latency(Protocol::Radius, started);
-                    let _ = slot.set(reply.clone());
-                    if let Err(e) = sock.send_to(&reply, src).await {
-                        tracing::debug!(error = %e, %src, "send_to");
-                    }
-                }
-                Ok(None) => self.dup.invalidate(&key),
-                Err(e) => {
-                    tracing::warn!(error = %e, client = %client.name, "request dropped");
-                    self.stats.dropped(DropReason::StoreError);
-                    self.dup.invalidate(&key);
-                }
-            }
-        });
+        let reply_to = ReplyTo {
+            radius: Arc::clone(&self),
+            client,
+            previous,
+            request: Arc::from(datagram),
+            src,
+            sock: Arc::clone(sock),
+            slot,
+            key,
+            started: Instant::now(),
+            _permit: permit,
+        };
+        // Polled once here: a cached, idle user is decided at once and its writes queued for
+        // the group commit, whose completion sends the reply, so no task is spawned for it. Only
+        // a request still waiting (a user to load, an earlier request of the same user) becomes
+        // a task.
+        let mut work = Box::pin(reply_to.answer());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if work.as_mut().poll(&mut cx).is_pending() {
+            tracker.spawn(work);
+        }
     }
 
     fn status_server(
@@ -387,43 +389,15 @@ impl Radius {
         }
     }
 
-    /// Decides one Access-Request and encodes the reply. `Ok(None)` = drop (counted).
-    async fn answer(
+    /// Encodes the reply to a decided Access-Request (Message-Authenticator first). `None` =
+    /// drop (the reply would not fit).
+    fn render(
         &self,
         client: &ClientEntry,
         previous: bool,
-        request: &[u8],
-    ) -> Result<Option<Vec<u8>>, AuthError> {
-        let key = client.key_for(previous);
-        let Ok(pkt) = Packet::decode(request) else {
-            return Ok(None);
-        };
-        let req_auth = *pkt.authenticator();
-        let user = pkt
-            .first(attr::USER_NAME)
-            .and_then(|u| std::str::from_utf8(u).ok())
-            .filter(|u| !u.is_empty());
-        let (Some(user), Some(hidden)) = (user, pkt.first(attr::USER_PASSWORD)) else {
-            // No User-Name, or not PAP (CHAP is not offered yet): nothing we can verify.
-            self.stats.dropped(DropReason::BadRequest);
-            return Ok(None);
-        };
-        let mut pw = [0u8; 128];
-        let Ok(passcode) = key.unhide_password(&req_auth, hidden, &mut pw) else {
-            self.stats.dropped(DropReason::BadRequest);
-            return Ok(None);
-        };
-        let state = match pkt.first(attr::STATE) {
-            None => None,
-            // A State we could never have issued (not UTF-8) is answered like an unknown one.
-            Some(s) => Some(std::str::from_utf8(s).unwrap_or("\u{0}invalid")),
-        };
-        let result = self
-            .auth
-            .authenticate(user, passcode, state, &client.name, "radius")
-            .await;
-        pw.fill(0);
-        let result = result?;
+        pkt: &Packet<'_>,
+        result: &AuthResult,
+    ) -> Option<Vec<u8>> {
         let out = &result.outcome;
         client.metrics.record(Protocol::Radius, out);
         if matches!(out.reason, Reason::Replay | Reason::ReplayRace) {
@@ -437,10 +411,7 @@ impl Radius {
             Decision::Reject => Code::AccessReject,
             Decision::Challenge { .. } => Code::AccessChallenge,
         };
-        let mut enc = match Encoder::reply(&mut buf, code, pkt.identifier()) {
-            Ok(e) => e,
-            Err(_) => return Ok(None),
-        };
+        let mut enc = Encoder::reply(&mut buf, code, pkt.identifier()).ok()?;
         let r = (|| {
             match &out.decision {
                 Decision::Accept => {
@@ -479,12 +450,102 @@ impl Radius {
         })();
         if r.is_err() {
             tracing::warn!(client = %client.name, "reply did not fit in a RADIUS packet; dropped");
-            return Ok(None);
+            return None;
         }
-        match enc.finish_reply(key, &req_auth) {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(_) => Ok(None),
+        enc.finish_reply(client.key_for(previous), pkt.authenticator())
+            .ok()
+            .map(<[u8]>::to_vec)
+    }
+}
+
+/// One Access-Request on its way: everything needed to answer it once the decision's writes
+/// have committed, wherever that happens (the writer task, usually).
+struct ReplyTo {
+    radius: Arc<Radius>,
+    client: Arc<ClientEntry>,
+    /// The request verified only under the client's previous secret.
+    previous: bool,
+    request: Arc<[u8]>,
+    src: SocketAddr,
+    sock: Arc<UdpSocket>,
+    slot: DupSlot,
+    key: DupKey,
+    started: Instant,
+    /// Held until the reply is sent (`[radius] max_in_flight`).
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReplyTo {
+    /// Decides the request; the reply is sent from the completion.
+    async fn answer(self) {
+        let request = Arc::clone(&self.request);
+        let Ok(pkt) = Packet::decode(&request) else {
+            return self.finish(None);
+        };
+        let user = pkt
+            .first(attr::USER_NAME)
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .filter(|u| !u.is_empty());
+        let (Some(user), Some(hidden)) = (user, pkt.first(attr::USER_PASSWORD)) else {
+            // No User-Name, or not PAP (CHAP is not offered yet): nothing we can verify.
+            self.radius.stats.dropped(DropReason::BadRequest);
+            return self.finish(None);
+        };
+        let mut pw = [0u8; 128];
+        let key = self.client.key_for(self.previous);
+        let Ok(passcode) = key.unhide_password(pkt.authenticator(), hidden, &mut pw) else {
+            self.radius.stats.dropped(DropReason::BadRequest);
+            return self.finish(None);
+        };
+        let state = match pkt.first(attr::STATE) {
+            None => None,
+            // A State we could never have issued (not UTF-8) is answered like an unknown one.
+            Some(s) => Some(std::str::from_utf8(s).unwrap_or("\u{0}invalid")),
+        };
+        let auth = Arc::clone(&self.radius.auth);
+        let client = Arc::clone(&self.client);
+        let done: AuthDone = Box::new(move |result| self.finish(Some(result)));
+        auth.authenticate_then(user, passcode, None, state, &client.name, "radius", done)
+            .await;
+        pw.fill(0);
+    }
+
+    /// Renders and sends the reply (or drops the request), fills the duplicate cache slot.
+    fn finish(self, result: Option<Result<AuthResult, AuthError>>) {
+        let radius = &self.radius;
+        let reply = match result {
+            None => None,
+            Some(Ok(result)) => Packet::decode(&self.request)
+                .ok()
+                .and_then(|pkt| radius.render(&self.client, self.previous, &pkt, &result)),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, client = %self.client.name, "request dropped");
+                radius.stats.dropped(DropReason::StoreError);
+                None
+            }
+        };
+        let Some(reply) = reply else {
+            radius.dup.invalidate(&self.key);
+            return;
+        };
+        self.client
+            .metrics
+            .observe_latency(Protocol::Radius, self.started);
+        match self.sock.try_send_to(&reply, self.src) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // The socket's send buffer is full: wait for room on a task of its own.
+                let sock = Arc::clone(&self.sock);
+                let (src, bytes) = (self.src, reply.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = sock.send_to(&bytes, src).await {
+                        tracing::debug!(error = %e, %src, "send_to");
+                    }
+                });
+            }
+            Err(e) => tracing::debug!(error = %e, src = %self.src, "send_to"),
         }
+        let _ = self.slot.set(reply);
     }
 }
 
