@@ -59,7 +59,9 @@ type Slot = Arc<Mutex<Principal>>;
 /// [`AuthService::authenticate_then`]).
 pub type AuthDone = Box<dyn FnOnce(Result<AuthResult, AuthError>) + Send>;
 
-/// An engine decision waiting for its writes.
+/// An engine decision waiting for its writes. Lives for one request and is moved once into the
+/// writer's completion, so the size difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Decided {
     /// Unknown user: only the decoy touch and the audit row are written.
     Unknown(Outcome),
@@ -71,6 +73,14 @@ enum Decided {
         out: Outcome,
         name: String,
     },
+}
+
+/// What a decision needs that may have to be waited for.
+enum Ready {
+    /// The user does not exist.
+    Unknown,
+    /// The user's locked cached state and the State's challenge, if any.
+    Known(OwnedMutexGuard<Principal>, StateLookup),
 }
 
 /// What a lost replay race needs of the request to record its failure.
@@ -320,12 +330,9 @@ impl AuthService {
 
     /// Decides one request and hands its writes to the group-commit writer; `done` gets the
     /// result once they are durable. It runs on the writer task (or, after a lost replay race,
-    /// on a task of its own) and must not block.
-    ///
-    /// For a cached, idle user without a State this future finishes at its first poll, which is
-    /// how the RADIUS front end answers without a task per request (it polls once and spawns
-    /// only what is still pending). It awaits only to load a user, read a challenge from the
-    /// database, wait for that user's earlier request, or pick the unknown-user decoy row once.
+    /// on a task of its own) and must not block. Awaits only to load a user, read a challenge
+    /// from the database, wait for that user's earlier request, or read the decoy id range;
+    /// [`AuthService::authenticate_now`] is the same without any of those waits.
     #[allow(clippy::too_many_arguments)]
     pub async fn authenticate_then(
         &self,
@@ -344,10 +351,56 @@ impl AuthService {
             protocol,
             chap,
         };
-        let decided = match self.decide(&req, state).await {
-            Ok(d) => d,
-            Err(e) => return done(Err(e)),
+        match self.decide(&req, state).await {
+            Ok(decided) => self.submit(decided, &req, done),
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    /// The packet path's fast case: when the user is cached (or cached as unknown), idle, and
+    /// any State is in the challenge cache, decides at once and queues the writes (`done` runs
+    /// after the commit, as with [`AuthService::authenticate_then`]). Otherwise nothing happens
+    /// and `done` comes back: the caller continues with `authenticate_then` on a task.
+    pub fn authenticate_now(
+        &self,
+        raw_user_name: &str,
+        passcode: &[u8],
+        state: Option<&str>,
+        client: &str,
+        protocol: &str,
+        done: AuthDone,
+    ) -> Result<(), AuthDone> {
+        let req = AuthRequest {
+            user_name: raw_user_name,
+            passcode,
+            client,
+            protocol,
+            chap: None,
         };
+        let config = self.config.load_full();
+        let name = config.file.server.user_name_case.normalize(raw_user_name);
+        let ready = if self.unknown.contains_key(&name) {
+            (self.max_token_id.load(Relaxed) > 0).then_some(Ready::Unknown)
+        } else {
+            self.principals.get(&name).and_then(|slot| {
+                let lookup = match state {
+                    None => StateLookup::None,
+                    Some(s) => StateLookup::Found(self.challenges.get(s)?),
+                };
+                Some(Ready::Known(slot.try_lock_owned().ok()?, lookup))
+            })
+        };
+        let Some(ready) = ready else {
+            return Err(done);
+        };
+        self.counters.cache_hits.fetch_add(1, Relaxed);
+        let decided = self.run_engine(&config, name, &req, ready);
+        self.submit(decided, &req, done);
+        Ok(())
+    }
+
+    /// Hands a decision's writes to the writer; the completion finishes the request.
+    fn submit(&self, decided: Decided, req: &AuthRequest<'_>, done: AuthDone) {
         let writer = match self.writer() {
             Ok(w) => w,
             Err(e) => return done(Err(e)),
@@ -386,9 +439,9 @@ impl AuthService {
                     .collect();
                 let this = self.me();
                 let retry = RetryRequest {
-                    raw_user_name: raw_user_name.to_owned(),
-                    client: client.to_owned(),
-                    protocol: protocol.to_owned(),
+                    raw_user_name: req.user_name.to_owned(),
+                    client: req.client.to_owned(),
+                    protocol: req.protocol.to_owned(),
                 };
                 writer.submit_detached(
                     ops,
@@ -422,63 +475,86 @@ impl AuthService {
         }
     }
 
-    /// Runs the engine for one request: on a copy of the user's cached state (whose lock the
-    /// result holds until the writes commit), or the unknown-user path.
-    async fn decide(&self, req: &AuthRequest<'_>, state: Option<&str>) -> Result<Decided, AuthError> {
+    /// Gets what a decision needs, waiting where it has to (see `authenticate_then`).
+    async fn decide(
+        &self,
+        req: &AuthRequest<'_>,
+        state: Option<&str>,
+    ) -> Result<Decided, AuthError> {
         let config = self.config.load_full();
         let name = config.file.server.user_name_case.normalize(req.user_name);
+        let ready = match self.slot(&name).await? {
+            None => {
+                self.read_decoy_range().await;
+                Ready::Unknown
+            }
+            Some(slot) => {
+                let lookup = match state {
+                    None => StateLookup::None,
+                    Some(s) => self.lookup_state(s).await?,
+                };
+                let guard = match slot.clone().try_lock_owned() {
+                    Ok(g) => g,
+                    Err(_) => slot.lock_owned().await,
+                };
+                Ready::Known(guard, lookup)
+            }
+        };
+        Ok(self.run_engine(&config, name, req, ready))
+    }
+
+    /// Runs the engine: on a copy of the user's cached state (whose lock the result holds
+    /// until the writes commit), or the unknown-user path (SPEC L-4).
+    fn run_engine(
+        &self,
+        config: &Config,
+        name: String,
+        req: &AuthRequest<'_>,
+        ready: Ready,
+    ) -> Decided {
         let now = self.clock.now();
         let ttl = i64::try_from(config.file.challenge.ttl_secs).unwrap_or(120);
-        let Some(slot) = self.slot(&name).await? else {
-            // Unknown user: same engine path (dummy work), same answer; only the audit is written.
-            let ctx = Ctx {
-                policies: config.policies("default"),
-                prompts: &config.file.prompts,
-                pepper: &self.pepper,
-                challenge_ttl: ttl,
-            };
-            let mut out = engine::authenticate(
-                &ctx,
-                None,
-                &StateLookup::None,
-                req,
-                now,
-                &mut rand::rngs::OsRng,
-            );
-            if let Some(token_id) = self.decoy_token().await {
-                out.ops.insert(0, WriteOp::TouchToken { token_id });
-            }
-            return Ok(Decided::Unknown(out));
-        };
-        let lookup = match state {
-            None => StateLookup::None,
-            Some(s) => self.lookup_state(s).await?,
-        };
-        let guard = match slot.clone().try_lock_owned() {
-            Ok(g) => g,
-            Err(_) => slot.lock_owned().await,
-        };
-        let ctx = Ctx {
-            policies: config.policies(&guard.user.domain),
+        let ctx = |domain: &str| Ctx {
+            policies: config.policies(domain),
             prompts: &config.file.prompts,
             pepper: &self.pepper,
             challenge_ttl: ttl,
         };
-        let mut working = guard.clone();
-        let out = engine::authenticate(
-            &ctx,
-            Some(&mut working),
-            &lookup,
-            req,
-            now,
-            &mut rand::rngs::OsRng,
-        );
-        Ok(Decided::Known {
-            guard,
-            working,
-            out,
-            name,
-        })
+        match ready {
+            Ready::Unknown => {
+                // Same engine path (dummy work), same answer; a decoy row and the audit are
+                // written.
+                let mut out = engine::authenticate(
+                    &ctx("default"),
+                    None,
+                    &StateLookup::None,
+                    req,
+                    now,
+                    &mut rand::rngs::OsRng,
+                );
+                if let Some(token_id) = self.decoy_token() {
+                    out.ops.insert(0, WriteOp::TouchToken { token_id });
+                }
+                Decided::Unknown(out)
+            }
+            Ready::Known(guard, lookup) => {
+                let mut working = guard.clone();
+                let out = engine::authenticate(
+                    &ctx(&guard.user.domain),
+                    Some(&mut working),
+                    &lookup,
+                    req,
+                    now,
+                    &mut rand::rngs::OsRng,
+                );
+                Decided::Known {
+                    guard,
+                    working,
+                    out,
+                    name,
+                }
+            }
+        }
     }
 
     /// After a guard failed at commit: start again from the database, which is the truth across
@@ -527,15 +603,19 @@ impl AuthService {
 
     /// A random existing token id for an unknown user's [`WriteOp::TouchToken`] (SPEC L-4: a
     /// wrong passcode rewrites its token's and user's rows; an unknown user's request must cost
-    /// the database about as much). The id range is read once; `None` without tokens.
-    async fn decoy_token(&self) -> Option<i64> {
-        let mut max = self.max_token_id.load(std::sync::atomic::Ordering::Relaxed);
-        if max <= 0 {
-            max = self.store.max_token_id().await.ok()?;
-            self.max_token_id
-                .store(max, std::sync::atomic::Ordering::Relaxed);
-        }
+    /// the database about as much). `None` until [`AuthService::read_decoy_range`] found tokens.
+    fn decoy_token(&self) -> Option<i64> {
+        let max = self.max_token_id.load(Relaxed);
         (max > 0).then(|| rand::Rng::gen_range(&mut rand::thread_rng(), 1..=max))
+    }
+
+    /// Reads the token id range once (again while there are no tokens).
+    async fn read_decoy_range(&self) {
+        if self.max_token_id.load(Relaxed) <= 0 {
+            if let Ok(max) = self.store.max_token_id().await {
+                self.max_token_id.store(max, Relaxed);
+            }
+        }
     }
 
     fn note_challenges(&self, ops: &[WriteOp]) {

@@ -10,8 +10,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::future::Future;
-use std::task::Context;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -349,17 +347,10 @@ impl Radius {
             slot,
             key,
             started: Instant::now(),
+            tracker: tracker.clone(),
             _permit: permit,
         };
-        // Polled once here: a cached, idle user is decided at once and its writes queued for
-        // the group commit, whose completion sends the reply, so no task is spawned for it. Only
-        // a request still waiting (a user to load, an earlier request of the same user) becomes
-        // a task.
-        let mut work = Box::pin(reply_to.answer());
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        if work.as_mut().poll(&mut cx).is_pending() {
-            tracker.spawn(work);
-        }
+        reply_to.start();
     }
 
     fn status_server(
@@ -471,43 +462,100 @@ struct ReplyTo {
     slot: DupSlot,
     key: DupKey,
     started: Instant,
+    /// Where a request that has to wait continues.
+    tracker: TaskTracker,
     /// Held until the reply is sent (`[radius] max_in_flight`).
     _permit: OwnedSemaphorePermit,
 }
 
+/// The credentials of a decoded Access-Request.
+struct Credentials<'a> {
+    user: &'a str,
+    passcode: &'a [u8],
+    state: Option<&'a str>,
+}
+
+/// User-Name, the unhidden User-Password and State; `None` (counted as a bad request) when
+/// there is nothing to verify.
+fn credentials<'a>(
+    key: &ClientKey,
+    pkt: &Packet<'a>,
+    pw: &'a mut [u8; 128],
+    stats: &Stats,
+) -> Option<Credentials<'a>> {
+    let user = pkt
+        .first(attr::USER_NAME)
+        .and_then(|u| std::str::from_utf8(u).ok())
+        .filter(|u| !u.is_empty());
+    let (Some(user), Some(hidden)) = (user, pkt.first(attr::USER_PASSWORD)) else {
+        // No User-Name, or not PAP (CHAP is not offered yet): nothing we can verify.
+        stats.dropped(DropReason::BadRequest);
+        return None;
+    };
+    let Ok(passcode) = key.unhide_password(pkt.authenticator(), hidden, pw) else {
+        stats.dropped(DropReason::BadRequest);
+        return None;
+    };
+    let state = match pkt.first(attr::STATE) {
+        None => None,
+        // A State we could never have issued (not UTF-8) is answered like an unknown one.
+        Some(s) => Some(std::str::from_utf8(s).unwrap_or("\u{0}invalid")),
+    };
+    Some(Credentials {
+        user,
+        passcode,
+        state,
+    })
+}
+
 impl ReplyTo {
-    /// Decides the request; the reply is sent from the completion.
-    async fn answer(self) {
+    /// Decides the request at once when the user is cached and idle (the reply is sent from the
+    /// writer's completion, no task); otherwise continues on a task that waits for what is
+    /// missing.
+    fn start(self) {
         let request = Arc::clone(&self.request);
         let Ok(pkt) = Packet::decode(&request) else {
             return self.finish(None);
         };
-        let user = pkt
-            .first(attr::USER_NAME)
-            .and_then(|u| std::str::from_utf8(u).ok())
-            .filter(|u| !u.is_empty());
-        let (Some(user), Some(hidden)) = (user, pkt.first(attr::USER_PASSWORD)) else {
-            // No User-Name, or not PAP (CHAP is not offered yet): nothing we can verify.
-            self.radius.stats.dropped(DropReason::BadRequest);
-            return self.finish(None);
-        };
-        let mut pw = [0u8; 128];
-        let key = self.client.key_for(self.previous);
-        let Ok(passcode) = key.unhide_password(pkt.authenticator(), hidden, &mut pw) else {
-            self.radius.stats.dropped(DropReason::BadRequest);
-            return self.finish(None);
-        };
-        let state = match pkt.first(attr::STATE) {
-            None => None,
-            // A State we could never have issued (not UTF-8) is answered like an unknown one.
-            Some(s) => Some(std::str::from_utf8(s).unwrap_or("\u{0}invalid")),
-        };
-        let auth = Arc::clone(&self.radius.auth);
         let client = Arc::clone(&self.client);
+        let key = client.key_for(self.previous);
+        let mut pw = [0u8; 128];
+        let Some(c) = credentials(key, &pkt, &mut pw, &self.radius.stats) else {
+            return self.finish(None);
+        };
+        let radius = Arc::clone(&self.radius);
+        let tracker = self.tracker.clone();
         let done: AuthDone = Box::new(move |result| self.finish(Some(result)));
-        auth.authenticate_then(user, passcode, None, state, &client.name, "radius", done)
-            .await;
+        let waiting =
+            radius
+                .auth
+                .authenticate_now(c.user, c.passcode, c.state, &client.name, "radius", done);
         pw.fill(0);
+        if let Err(done) = waiting {
+            let previous = key.clone();
+            tracker.spawn(async move {
+                let mut pw = [0u8; 128];
+                let Ok(pkt) = Packet::decode(&request) else {
+                    return;
+                };
+                let Some(c) = credentials(&previous, &pkt, &mut pw, &radius.stats) else {
+                    return;
+                };
+                radius
+                    .auth
+                    .authenticate_then(
+                        c.user,
+                        c.passcode,
+                        None,
+                        c.state,
+                        &client.name,
+                        "radius",
+                        done,
+                    )
+                    .await;
+                pw.fill(0);
+            });
+        }
     }
 
     /// Renders and sends the reply (or drops the request), fills the duplicate cache slot.

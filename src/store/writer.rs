@@ -224,11 +224,7 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
 /// After a batch failed because of some group's statement: runs each group in its own
 /// transaction, so only the faulty one gets the error. Stops at the first error that is not a
 /// statement's and fails the rest with it.
-async fn retry_one_by_one(
-    store: &Store,
-    groups: Vec<Vec<WriteOp>>,
-    replies: Vec<Reply>,
-) {
+async fn retry_one_by_one(store: &Store, groups: Vec<Vec<WriteOp>>, replies: Vec<Reply>) {
     let mut pending = groups.into_iter().zip(replies);
     while let Some((group, reply)) = pending.next() {
         match store.apply_batch(std::slice::from_ref(&group)).await {
