@@ -9,6 +9,7 @@
 //! `/healthz`, `/readyz`) when `[metrics]` is.
 
 pub mod auth;
+pub mod dupcache;
 pub mod health;
 pub mod http;
 pub mod radius;

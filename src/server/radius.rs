@@ -26,6 +26,7 @@ use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PAC
 use crate::stats::{DropReason, Stats};
 
 use super::auth::{AuthDone, AuthError, AuthResult, AuthService};
+use super::dupcache::{Claim, DupCache};
 
 /// Receive buffer asked for each RADIUS socket: room for a few thousand datagrams, so a short
 /// pause of the receive loop (a slow commit) does not make the kernel drop requests. Linux caps
@@ -181,7 +182,7 @@ pub struct Radius {
     clients: ArcSwap<Clients>,
     auth: Arc<AuthService>,
     stats: Arc<Stats>,
-    dup: moka::sync::Cache<DupKey, DupSlot>,
+    dup: DupCache<DupKey, DupSlot>,
     in_flight: Arc<Semaphore>,
     status_per_second: u32,
     previous_secret_grace: i64,
@@ -200,10 +201,7 @@ impl Radius {
             clients: ArcSwap::from_pointee(Clients::from_config(&config, metrics)),
             auth,
             stats,
-            dup: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(Duration::from_secs(r.duplicate_ttl_secs))
-                .build(),
+            dup: DupCache::new(Duration::from_secs(r.duplicate_ttl_secs), 1_000_000),
             in_flight: Arc::new(Semaphore::new(r.max_in_flight)),
             status_per_second: r.status_server_per_second,
             previous_secret_grace: i64::try_from(r.previous_secret_grace_secs).unwrap_or(0),
@@ -317,24 +315,26 @@ impl Radius {
             identifier: pkt.identifier(),
             authenticator: *pkt.authenticator(),
         };
-        let entry = self
+        let started = Instant::now();
+        let slot = match self
             .dup
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(OnceLock::new()));
-        if !entry.is_fresh() {
-            match entry.value().get() {
-                Some(reply) => {
-                    self.stats.duplicates_resent.fetch_add(1, Ordering::Relaxed);
-                    let _ = sock.try_send_to(reply, src);
+            .claim(key.clone(), started, || Arc::new(OnceLock::new()))
+        {
+            Claim::Fresh(slot) => slot,
+            Claim::Existing(slot) => {
+                match slot.get() {
+                    Some(reply) => {
+                        self.stats.duplicates_resent.fetch_add(1, Ordering::Relaxed);
+                        let _ = sock.try_send_to(reply, src);
+                    }
+                    None => self.stats.dropped(DropReason::DuplicateInFlight),
                 }
-                None => self.stats.dropped(DropReason::DuplicateInFlight),
+                return;
             }
-            return;
-        }
-        let slot = entry.into_value();
+        };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             self.stats.dropped(DropReason::Overload);
-            self.dup.invalidate(&key);
+            self.dup.remove(&key);
             return;
         };
         let reply_to = ReplyTo {
@@ -346,7 +346,7 @@ impl Radius {
             sock: Arc::clone(sock),
             slot,
             key,
-            started: Instant::now(),
+            started,
             tracker: tracker.clone(),
             _permit: permit,
         };
@@ -573,7 +573,7 @@ impl ReplyTo {
             }
         };
         let Some(reply) = reply else {
-            radius.dup.invalidate(&self.key);
+            radius.dup.remove(&self.key);
             return;
         };
         self.client

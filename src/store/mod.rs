@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 pub use error::StoreError;
@@ -61,6 +62,9 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The most rows one [`Store::changes_since`] call returns.
 pub const CHANGES_PAGE: i64 = 10_000;
+
+/// Page cache of the writer's SQLite connection, in KiB (SQLite's default is 2,000 KiB).
+const SQLITE_WRITER_CACHE_KIB: u32 = 65_536;
 
 /// SQLite's lock wait, also set as `PRAGMA busy_timeout`.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -170,9 +174,10 @@ pub struct NewUserWithToken {
 pub const BULK_CHUNK: usize = 5_000;
 
 /// Rows per multi-row `INSERT` in bulk provisioning. Far below SQLite's 32,766 and PostgreSQL's
-/// 65,535 bind parameters per statement, and small on purpose: sqlx's SQLite driver looks each
-/// `$N` up with `sqlite3_bind_parameter_name`, so binding costs grow with the square of the
-/// parameter count (at 1,000 rows it took 77 % of `populate`'s CPU).
+/// 65,535 bind parameters per statement. With `$N` placeholders sqlx's SQLite driver looked
+/// each one up with `sqlite3_bind_parameter_name`, so binding grew with the square of the
+/// parameter count (at 1,000 rows it took 77 % of `populate`'s CPU); SQLite now gets `?`
+/// placeholders ([`values_list`]) and this size is kept because larger ones bought nothing.
 const BULK_ROWS_PER_STATEMENT: usize = 100;
 
 /// Handle on the database: a connection pool plus the backend it talks to. Cheap to clone; all
@@ -299,6 +304,24 @@ impl Store {
     /// store is closed with it.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A pooled connection for the group-commit writer to keep (see [`Store::apply_batch_on`]).
+    /// On SQLite its page cache is raised to [`SQLITE_WRITER_CACHE_KIB`], so the token pages the
+    /// replay guards update are found in memory instead of being read back from the file.
+    pub async fn writer_connection(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute(format!("PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}").as_str())
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Whether the group-commit writer may keep a connection of its own: only when the pool has
+    /// room for others (an in-memory SQLite store has exactly one connection).
+    pub fn writer_keeps_connection(&self) -> bool {
+        self.pool.options().get_max_connections() > 1
     }
 
     /// Checks that the database answers.
@@ -499,7 +522,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO users (name, domain, profile, created_at) VALUES {} \
                  RETURNING {USER_COLS}",
-                values_list(chunk.len(), 4)
+                values_list(chunk.len(), 4, self.backend())
             );
             let mut q = sqlx::query(&sql);
             for b in chunk {
@@ -531,7 +554,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO tokens (serial, user_id, kind, algorithm, digits, period, seed_enc, \
                  expires_at, pin_hash, pin_state, created_at) VALUES {}",
-                values_list(chunk.len(), 11)
+                values_list(chunk.len(), 11, self.backend())
             );
             let mut q = sqlx::query(&sql);
             let first = i * BULK_ROWS_PER_STATEMENT;
@@ -557,7 +580,7 @@ impl Store {
         for chunk in users.chunks(BULK_ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO changes (user_id, at) VALUES {}",
-                values_list(chunk.len(), 2)
+                values_list(chunk.len(), 2, self.backend())
             );
             let mut q = sqlx::query(&sql);
             for u in chunk {
@@ -1202,9 +1225,12 @@ impl AuditCursor {
     }
 }
 
-/// `($1, $2), ($3, $4), …`: the VALUES list of a multi-row `INSERT` of `rows` rows of `cols`
-/// placeholders each.
-pub(crate) fn values_list(rows: usize, cols: usize) -> String {
+/// `($1, $2), ($3, $4), …` on PostgreSQL, `(?, ?), (?, ?), …` on SQLite: the VALUES list of a
+/// multi-row statement of `rows` rows of `cols` placeholders each. SQLite gets anonymous
+/// placeholders because sqlx's SQLite driver resolves each `$N` with
+/// `sqlite3_bind_parameter_name`, a linear scan, which makes binding quadratic in the
+/// parameter count; `?` binds in order without a lookup.
+pub(crate) fn values_list(rows: usize, cols: usize, backend: Backend) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
@@ -1215,12 +1241,26 @@ pub(crate) fn values_list(rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         out.push(')');
     }
     out
+}
+
+/// The backend of an open connection.
+pub(crate) fn backend_of(conn: &AnyConnection) -> Backend {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
 }
 
 /// Appends one change-feed entry inside an admin transaction.

@@ -13,10 +13,10 @@ use std::sync::OnceLock;
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{Any, AnyConnection, Connection, Row};
 
 use super::rows::AUDIT_COLS;
-use super::{rows, values_list, Store, StoreError};
+use super::{backend_of, rows, values_list, Backend, Store, StoreError};
 use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
 
 /// A query on the `Any` driver.
@@ -291,7 +291,7 @@ async fn insert_audits(
         let rows = chunk_len(rest.len());
         let (chunk, tail) = rest.split_at(rows);
         rest = tail;
-        let mut q = sqlx::query(multi_row_sql(Stmt::InsertAudit, rows));
+        let mut q = sqlx::query(multi_row_sql(backend_of(conn), Stmt::InsertAudit, rows));
         for r in chunk {
             q = bind_audit(q, r);
         }
@@ -318,7 +318,7 @@ async fn advance_steps(
         let rows = chunk_len(rest.len());
         let (chunk, tail) = rest.split_at(rows);
         rest = tail;
-        let mut q = sqlx::query(multi_row_sql(Stmt::AdvanceSteps, rows));
+        let mut q = sqlx::query(multi_row_sql(backend_of(conn), Stmt::AdvanceSteps, rows));
         for (token_id, step, drift) in chunk {
             q = q.bind(*token_id).bind(*step).bind(*drift);
         }
@@ -339,8 +339,8 @@ enum Stmt {
     InsertAudit,
 }
 
-/// Largest number of rows in one multi-row statement. Small on purpose: sqlx's SQLite driver
-/// binds `$N` by name lookup, quadratic in the parameters (see `BULK_ROWS_PER_STATEMENT`).
+/// Largest number of rows in one multi-row statement (SQLite gets `?` placeholders, so binding
+/// stays linear: see [`values_list`]).
 const MAX_ROWS_PER_STATEMENT: usize = 64;
 
 /// Rows for the next multi-row statement: the largest power of two up to
@@ -356,36 +356,45 @@ fn chunk_len(n: usize) -> usize {
     }
 }
 
-/// The SQL text of `stmt` for `rows` rows (a power of two up to 64), built once.
-fn multi_row_sql(stmt: Stmt, rows: usize) -> &'static str {
-    static TEXTS: OnceLock<[[String; 7]; 2]> = OnceLock::new();
+/// The SQL text of `stmt` for `rows` rows (a power of two up to 64) on `backend`, built once.
+fn multi_row_sql(backend: Backend, stmt: Stmt, rows: usize) -> &'static str {
+    type Texts = [[String; 7]; 2];
+    static TEXTS: OnceLock<[Texts; 2]> = OnceLock::new();
     let texts = TEXTS.get_or_init(|| {
-        let build = |f: fn(usize) -> String| std::array::from_fn(|i| f(1 << i));
-        [
-            build(|rows| {
-                format!(
-                    "UPDATE tokens SET last_step = v.column2, drift = v.column3 \
-                     FROM (VALUES {}) AS v \
-                     WHERE tokens.id = v.column1 AND tokens.last_step < v.column2 \
-                     RETURNING id",
-                    values_list(rows, 3)
-                )
-            }),
-            build(|rows| {
-                format!(
-                    "INSERT INTO audit ({AUDIT_COLS}) VALUES {}",
-                    values_list(rows, AUDIT_PARAMS)
-                )
-            }),
-        ]
+        let for_backend = |backend: Backend| -> Texts {
+            let build = |f: &dyn Fn(usize) -> String| std::array::from_fn(|i| f(1 << i));
+            [
+                build(&|rows| {
+                    format!(
+                        "UPDATE tokens SET last_step = v.column2, drift = v.column3 \
+                         FROM (VALUES {}) AS v \
+                         WHERE tokens.id = v.column1 AND tokens.last_step < v.column2 \
+                         RETURNING id",
+                        values_list(rows, 3, backend)
+                    )
+                }),
+                build(&|rows| {
+                    format!(
+                        "INSERT INTO audit ({AUDIT_COLS}) VALUES {}",
+                        values_list(rows, AUDIT_PARAMS, backend)
+                    )
+                }),
+            ]
+        };
+        [for_backend(Backend::Sqlite), for_backend(Backend::Postgres)]
     });
+    let b = match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => 1,
+    };
     let kind = match stmt {
         Stmt::AdvanceSteps => 0,
         Stmt::InsertAudit => 1,
     };
     let i = rows.max(1).trailing_zeros() as usize;
     texts
-        .get(kind)
+        .get(b)
+        .and_then(|t| t.get(kind))
         .and_then(|t| t.get(i))
         .map(String::as_str)
         .unwrap_or_default()
@@ -514,7 +523,25 @@ impl Store {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await?;
+        self.apply_batch_on(&mut conn, groups).await
+    }
+
+    /// [`Store::apply_batch`] on a connection the caller holds: the group-commit writer keeps
+    /// one for itself, so no batch waits for the pool and, on SQLite, the connection's page
+    /// cache stays warm (a connection's cache is dropped whenever another one has written).
+    pub async fn apply_batch_on(
+        &self,
+        conn: &mut AnyConnection,
+        groups: &[Vec<WriteOp>],
+    ) -> Result<Vec<bool>, StoreError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = match self.backend() {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
         let leads = batchable_advances(groups);
         let batched: Vec<Advance> = leads.iter().flatten().copied().collect();
         let advanced = if batched.is_empty() {

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -162,6 +164,10 @@ async fn run(
     stats: Arc<WriterStats>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_groups);
+    // The writer's own connection; dropped after a failure that is not a statement's (it may be
+    // broken) and taken again for the next batch.
+    let mut conn: Option<PoolConnection<Any>> = None;
+    let keep = store.writer_keeps_connection();
     while let Some(first) = queue.recv().await {
         jobs.push(first);
         while jobs.len() < max_groups {
@@ -179,17 +185,41 @@ async fn run(
         stats.last_batch_size.store(n, Ordering::Relaxed);
         stats.max_batch_size.fetch_max(n, Ordering::Relaxed);
         stats.batch_size.observe(n);
-        commit(&store, std::mem::take(&mut jobs), &stats).await;
+        let batch = std::mem::take(&mut jobs);
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match store.writer_connection().await {
+                Ok(c) => conn.insert(c),
+                Err(err) => {
+                    stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %err, "store writer: no connection");
+                    let shared = Arc::new(err);
+                    for job in batch {
+                        job.reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
+                    }
+                    continue;
+                }
+            },
+        };
+        if !commit(&store, c, batch, &stats).await || !keep {
+            conn = None;
+        }
     }
     tracing::debug!("store writer: all handles dropped, queue flushed, exiting");
 }
 
-/// Commits one batch and answers its submitters.
-async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
+/// Commits one batch on `conn` and answers its submitters. Returns false when the connection
+/// should be replaced (a failure that was not a statement's).
+async fn commit(
+    store: &Store,
+    conn: &mut AnyConnection,
+    jobs: Vec<Job>,
+    stats: &WriterStats,
+) -> bool {
     let (groups, replies): (Vec<Vec<WriteOp>>, Vec<_>) =
         jobs.into_iter().map(|j| (j.group, j.reply)).unzip();
     let started = Instant::now();
-    let outcome = store.apply_batch(&groups).await;
+    let outcome = store.apply_batch_on(conn, &groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     stats.commit_nanos_total.fetch_add(nanos, Ordering::Relaxed);
     stats.commit_latency.observe(nanos);
@@ -199,23 +229,26 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
             for (reply, ok) in replies.into_iter().zip(results.iter()) {
                 reply.send(Ok(*ok));
             }
+            true
         }
         Err(err) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            let statement = err.is_statement_error(store.backend());
             if groups.len() == 1 {
                 if let Some(reply) = replies.into_iter().next() {
                     reply.send(Err(err));
                 }
-                return;
+                return statement;
             }
             tracing::warn!(groups = groups.len(), error = %err, "store batch failed");
-            if err.is_statement_error(store.backend()) {
-                retry_one_by_one(store, groups, replies).await;
+            if statement {
+                retry_one_by_one(store, conn, groups, replies).await
             } else {
                 let shared = Arc::new(err);
                 for reply in replies {
                     reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
+                false
             }
         }
     }
@@ -223,11 +256,19 @@ async fn commit(store: &Store, jobs: Vec<Job>, stats: &WriterStats) {
 
 /// After a batch failed because of some group's statement: runs each group in its own
 /// transaction, so only the faulty one gets the error. Stops at the first error that is not a
-/// statement's and fails the rest with it.
-async fn retry_one_by_one(store: &Store, groups: Vec<Vec<WriteOp>>, replies: Vec<Reply>) {
+/// statement's and fails the rest with it (returning false: replace the connection).
+async fn retry_one_by_one(
+    store: &Store,
+    conn: &mut AnyConnection,
+    groups: Vec<Vec<WriteOp>>,
+    replies: Vec<Reply>,
+) -> bool {
     let mut pending = groups.into_iter().zip(replies);
     while let Some((group, reply)) = pending.next() {
-        match store.apply_batch(std::slice::from_ref(&group)).await {
+        match store
+            .apply_batch_on(conn, std::slice::from_ref(&group))
+            .await
+        {
             Ok(results) => {
                 crate::audit::emit_committed(std::slice::from_ref(&group), &results);
                 reply.send(Ok(results.first().copied().unwrap_or(true)));
@@ -241,7 +282,9 @@ async fn retry_one_by_one(store: &Store, groups: Vec<Vec<WriteOp>>, replies: Vec
                 for (_, reply) in pending.by_ref() {
                     reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
+                return false;
             }
         }
     }
+    true
 }
