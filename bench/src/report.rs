@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokengate::model::OtpMode;
 
-use crate::generator::{Load, Options};
+use crate::generator::{Load, Options, Passcodes};
 use crate::histogram::Histogram;
 use crate::population::Population;
 
@@ -205,6 +205,13 @@ impl Report {
         }
         if counts.timeouts > 0 {
             warnings.push(format!("{} requests timed out", counts.timeouts));
+        }
+        if opts.passcodes == Passcodes::Correct && counts.reject + counts.challenge > 0 {
+            warnings.push(format!(
+                "{} right passcodes were rejected or challenged (codes used before: a TOTP user \
+                 twice in one step, or HOTP counters not carried over with --state?)",
+                counts.reject + counts.challenge
+            ));
         }
         if counts.invalid > 0 {
             warnings.push(format!(

@@ -287,6 +287,10 @@ fn hotp_population_reused_across_two_runs_with_state_gets_every_request_accepted
     );
     assert_eq!(fresh["counts"]["reject"], 3, "{stderr}");
     assert_eq!(fresh["counts"]["accept"], 0, "{stderr}");
+    assert!(
+        stderr.contains("3 right passcodes were rejected"),
+        "the report says so: {stderr}"
+    );
 
     rt.block_on(gw.shutdown());
 }
