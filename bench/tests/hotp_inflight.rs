@@ -4,7 +4,7 @@
 //!
 //! The fake server holds requests and answers the newest half first (so users answered early
 //! come round again while older users are still waiting, up to 20 ms), and never answers the
-//! 5th request and every 300th after it: the generator must time it out, release the user and
+//! 5th request and every 500th after it: the generator must time it out, release the user and
 //! move past its counter while the run goes on (there are only as many users as requests
 //! outstanding, so a user never given back stops the run).
 
@@ -22,8 +22,8 @@ use tokengate_bench::{run, Load, Options, Passcodes, Stop};
 
 const SECRET: &[u8] = b"fake-secret";
 const USERS: usize = 12;
-const REQUESTS: u64 = 3000;
-const TIMEOUT: Duration = Duration::from_millis(500);
+const REQUESTS: u64 = 5000;
+const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the fake server saw.
 #[derive(Debug, Default)]
@@ -142,7 +142,7 @@ fn fake_server(sock: UdpSocket, users: Vec<OtpUser>, stop: Arc<AtomicBool>) -> S
             seen.out_of_order += 1;
         }
         *counter += 1;
-        if seen.requests % 300 == 5 {
+        if seen.requests % 500 == 5 {
             // Lost: never answered. The server did see the counter.
             seen.dropped += 1;
             outstanding.remove(&name);
@@ -197,7 +197,7 @@ fn hotp_users_are_never_in_flight_twice_and_timeouts_move_past_the_counter() {
     );
     assert_eq!(seen.out_of_order, 0, "counters out of order: {seen:?}");
     assert_eq!(seen.reused_before_timeout, 0, "{seen:?}");
-    assert_eq!(seen.dropped, REQUESTS / 300);
+    assert_eq!(seen.dropped, REQUESTS / 500);
     let c = &report.counts;
     assert_eq!(c.timeouts, seen.dropped, "{}", report.table());
     assert_eq!(c.accept, REQUESTS - seen.dropped, "{}", report.table());
