@@ -296,11 +296,9 @@ impl Builder {
                 name_len = concat(&mut name, &[prefix, &u.name]);
                 let mut code = token_code(u, counter);
                 if sh.opts.passcodes == Passcodes::Wrong {
-                    let b = code.as_bytes();
+                    // The last digit changed: the right shape, not this counter's code.
                     let value: u32 = code.as_str().parse().unwrap_or(0);
-                    let last = b.last().copied().unwrap_or(b'0');
-                    let wrong = u32::from(((last - b'0') + 1) % 10);
-                    code = otp::Code::new(value - value % 10 + wrong, u.digits);
+                    code = otp::Code::new(value - value % 10 + (value + 1) % 10, u.digits);
                 }
                 pass_len = concat(&mut pass, &[&u.pin, code.as_bytes()]);
             }
