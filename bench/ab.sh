@@ -4,12 +4,16 @@
 #
 #   bash bench/ab.sh DIR_A DIR_B      # each DIR holds a `tokengate` and a `tg-loadgen` binary
 #   USERS=200000 ROUNDS=3 SECS=8 RATE=4000 bash bench/ab.sh /tmp/tg-base target/release
+#   MODE=hotp bash bench/ab.sh DIR_A DIR_B   # HOTP tokens (default: MODE=totp)
 #
 # Populates one SQLite database with build A, copies it (and the master key) for build B, starts
 # both servers on free loopback ports, warms both caches (every user once), then alternates A/B:
 # closed-loop peak runs (CONC outstanding, Message-Authenticator) and open-loop runs at RATE/s.
 # Each server has its own database copy, so both can accept the same user's code in the same
-# TOTP step. Prints medians and B/A ratios; every process it started is stopped on exit.
+# TOTP step (HOTP: each server's counters are kept in a state file of its own). MODE=hotp needs
+# `populate --mode` and a HOTP-capable tg-loadgen: taken from build A when it has them, else
+# from build B (the older build then only serves). Prints medians and B/A ratios; every process
+# it started is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +25,18 @@ SECS=${SECS:-8}
 RATE=${RATE:-3000}
 CONC=${CONC:-64}
 THREADS=${THREADS:-2}
+MODE=${MODE:-totp}
 SECRET=testing123
+case "$MODE" in hotp | totp) ;; *) echo "MODE must be hotp or totp"; exit 1 ;; esac
+# The build whose tools populate and generate (A, unless it predates HOTP).
+TOOLS=$A
+if [ "$MODE" = hotp ]; then
+  populate_help=$("$A/tokengate" populate --help 2>&1 || true)
+  loadgen_help=$("$A/tg-loadgen" --help 2>&1 || true)
+  [[ $populate_help == *--mode* && $loadgen_help == *HOTP* ]] || TOOLS=$B
+fi
+POPULATE_MODE=()
+[ "$MODE" = totp ] || POPULATE_MODE=(--mode hotp)
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh tg-ab
@@ -30,8 +45,8 @@ PB=$(free_port)
 while [ "$PB" = "$PA" ]; do PB=$(free_port); done
 config a "$PA"
 config b "$PB"
-say "populating $USERS users with build A"
-"$A/tokengate" --config "$WORK/a/tokengate.toml" populate --users "$USERS" \
+say "populating $USERS users ($MODE tokens) with $TOOLS/tokengate"
+"$TOOLS/tokengate" --config "$WORK/a/tokengate.toml" populate --users "$USERS" "${POPULATE_MODE[@]}" \
   --secrets-out "$WORK/secrets.csv" --json >"$WORK/populate.json"
 cp -r "$WORK/a/data" "$WORK/b/data"
 
@@ -46,7 +61,7 @@ gen() { # gen a|b OUT ARGS…
   local who=$1 out=$2 port pid
   shift 2
   if [ "$who" = a ]; then port=$PA pid=$PID_A; else port=$PB pid=$PID_B; fi
-  "$A/tg-loadgen" --secret "$SECRET" --threads "$THREADS" --json --server "127.0.0.1:$port" \
+  "$TOOLS/tg-loadgen" --secret "$SECRET" --threads "$THREADS" --json --server "127.0.0.1:$port" \
     --server-pid "$pid" --secrets "$WORK/secrets.csv" --state "$WORK/cursor_$who" \
     --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
 }
@@ -62,7 +77,7 @@ done
 say "warm-up: every user once on each server"
 gen a "$WORK/warm_a.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
 gen b "$WORK/warm_b.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
-sleep $((31 - $(date +%s) % 30))
+[ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
 for r in $(seq 1 "$ROUNDS"); do
   for who in a b; do
     say "round $r/$ROUNDS build $who: peak ($CONC outstanding, ${SECS} s), then $RATE/s open loop"
@@ -70,9 +85,9 @@ for r in $(seq 1 "$ROUNDS"); do
     gen "$who" "$WORK/rate_${who}_$r.json" --rate "$RATE" --duration "$SECS"
   done
 done
-python3 - "$WORK" "$ROUNDS" "$USERS" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$USERS" "$MODE" <<'PY'
 import json, statistics, sys
-w, n, users = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+w, n, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def med(kind, who, f):
     vals = []
     for r in range(1, n + 1):
@@ -92,9 +107,15 @@ rows = [
     ("open-loop max (us)", "rate", lambda x: x["latency"]["max_us"]),
     ("open-loop timeouts", "rate", lambda x: x["counts"]["timeouts"]),
 ]
-print(f"\nbuild A vs build B: {users} users, {n} rounds, medians")
+print(f"\nbuild A vs build B: {users} users ({mode.upper()} tokens), {n} rounds, medians")
 print(f"{'measure':32} {'A':>12} {'B':>12} {'B/A':>7}")
 for name, kind, f in rows:
     a, b = med(kind, "a", f), med(kind, "b", f)
     print(f"{name:32} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):7.2f}")
+warn = sorted({f"{kind}/{who}: {m}" for kind in ("peak", "rate") for who in ("a", "b")
+               for r in range(1, n + 1) for m in json.load(open(f"{w}/{kind}_{who}_{r}.json"))["warnings"]})
+if warn:
+    print("\nwarnings from the runs:")
+    for m in warn:
+        print("  " + m)
 PY

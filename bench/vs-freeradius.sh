@@ -3,15 +3,18 @@
 #
 #   bash bench/vs-freeradius.sh            # defaults below; override with environment variables
 #   USERS=200000 ROUNDS=3 SECS=10 bash bench/vs-freeradius.sh
+#   MODE=totp bash bench/vs-freeradius.sh  # TOTP tokens instead of HOTP
 #
 # Installs FreeRADIUS from Debian if missing, writes throw-away configs for both servers under a
 # temporary directory (FreeRADIUS: PAP users in a `users` file, cleartext; tokengate: the same
-# names with PIN + TOTP tokens made by `tokengate populate`), starts both on free loopback ports,
+# names with PIN + HOTP or PIN + TOTP tokens made by `tokengate populate`), starts both on free
+# loopback ports,
 # runs tg-loadgen against each in turn for several rounds and prints medians and
 # tokengate/FreeRADIUS ratios. Every process it started is stopped on exit (trap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE=${MODE:-hotp}            # hotp: users are reused as fast as answered; totp: once per 30 s step
 USERS=${USERS:-200000}        # accept-path population (TOTP: one login per user per 30 s step)
 REJECT_USERS=${REJECT_USERS:-2000}  # separate users for the wrong-passcode runs (they get locked)
 ROUNDS=${ROUNDS:-3}           # alternating rounds per measurement
@@ -20,6 +23,7 @@ SHORT=${SHORT:-5}             # seconds per half-rate and reject-path run
 CONC=${CONC:-64}              # closed-loop outstanding requests
 THREADS=${THREADS:-2}         # generator sockets
 SECRET=testing123
+case "$MODE" in hotp | totp) ;; *) echo "MODE must be hotp or totp"; exit 1 ;; esac
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -73,8 +77,8 @@ address = "127.0.0.1/32"
 secret = "$SECRET"
 TOML
 TOTAL=$((USERS + REJECT_USERS))
-say "populating tokengate with $TOTAL users"
-"$TG" --config "$WORK/tg/tokengate.toml" populate --users "$TOTAL" \
+say "populating tokengate with $TOTAL users ($MODE tokens)"
+"$TG" --config "$WORK/tg/tokengate.toml" populate --users "$TOTAL" --mode "$MODE" \
   --secrets-out "$WORK/secrets.csv" --json >"$WORK/populate.json"
 POPULATE_S=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["seconds"], 1))' "$WORK/populate.json")
 
@@ -187,15 +191,21 @@ done
 [ "${ok_fr:-0}" = 5 ] || { echo "FreeRADIUS does not answer; see $WORK/fr.log"; cat "$WORK/fr.log"; exit 1; }
 [ "${ok_tg:-0}" = 5 ] || { echo "tokengate does not answer; see $WORK/tg.log"; cat "$WORK/tg.log"; exit 1; }
 
-STATE=$WORK/cursor
+STATE=$WORK/state     # TOTP cursor or HOTP counters, carried from run to run
 ACCEPT=(--slice "0:$USERS" --state "$STATE")
 REJECT=(--slice "$USERS:$TOTAL")
 
-say "warm-up: every tokengate user once (fills its cache), then wait for the next TOTP step"
+if [ "$MODE" = totp ]; then
+  say "warm-up: every tokengate user once (fills its cache), then wait for the next TOTP step"
+else
+  say "warm-up: every tokengate user once (fills its cache)"
+fi
 tg_gen "$WORK/warm_tg.json" "${ACCEPT[@]}" --concurrency "$CONC" --message-authenticator \
   --requests "$USERS" --timeout-ms 5000 || true
 fr_gen "$WORK/warm_fr.json" --concurrency "$CONC" --message-authenticator --duration 3
-sleep $((31 - $(date +%s) % 30))
+# TOTP: the warm-up used every user in this step. HOTP users are reused at once (--state keeps
+# their counters from run to run).
+[ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
 
 for r in $(seq 1 "$ROUNDS"); do
   say "round $r/$ROUNDS: peak throughput, closed loop $CONC outstanding, Message-Authenticator, ${SECS} s each"
@@ -221,9 +231,9 @@ for r in $(seq 1 "$ROUNDS"); do
   fr_gen "$WORK/unk_fr_$r.json" --unknown --concurrency 8 --message-authenticator --duration "$SHORT"
 done
 
-python3 - "$WORK" "$ROUNDS" "$USERS" "$POPULATE_S" "$HALF" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$USERS" "$POPULATE_S" "$HALF" "$MODE" <<'PY'
 import json, statistics, sys
-w, n, users, populate_s, half = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+w, n, users, populate_s, half, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def load(kind, srv):
     return [json.load(open(f"{w}/{kind}_{srv}_{r}.json")) for r in range(1, n + 1)]
 def med(kind, srv, f):
@@ -252,7 +262,7 @@ row("unknown-user p50 (us)", un_tg, un_fr, "-", None)
 row("reject/accept time, wrong passcode", wr_tg / acc_tg, wr_fr / acc_fr, "TG ~ 1", lambda t, f, r: 0.8 <= t <= 1.25)
 row("reject/accept time, unknown user", un_tg / acc_tg, un_fr / acc_fr, "TG ~ 1", lambda t, f, r: 0.8 <= t <= 1.25)
 print()
-print(f"tokengate vs FreeRADIUS: {users} users, {n} rounds, medians (populate took {populate_s} s)")
+print(f"tokengate vs FreeRADIUS: {users} users ({mode.upper()} tokens), {n} rounds, medians (populate took {populate_s} s)")
 print(f"{'measure':40} {'tokengate':>12} {'FreeRADIUS':>12} {'TG/FR':>8}  {'target':>14}  result")
 for name, tg, fr, ratio, target, res in rows:
     print(f"{name:40} {tg:12.1f} {fr:12.1f} {ratio:8.2f}  {target:>14}  {res}")

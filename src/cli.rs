@@ -89,8 +89,8 @@ pub enum Command {
     /// The audit log: export it, apply the retention.
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Load testing: create N users with a TOTP token (and PIN) each, quickly, and write their
-    /// secrets for the load generator (`tg-loadgen --secrets FILE`).
+    /// Load testing: create N users with a TOTP or HOTP token (and PIN) each, quickly, and write
+    /// their secrets for the load generator (`tg-loadgen --secrets FILE`).
     Populate(PopulateArgs),
 }
 
@@ -123,9 +123,12 @@ pub enum AuditCmd {
 /// `populate` options.
 #[derive(Debug, Args)]
 pub struct PopulateArgs {
-    /// Number of users to create (each with one TOTP token, SHA-1, 6 digits).
+    /// Number of users to create (each with one TOTP or HOTP token, SHA-1, 6 digits).
     #[arg(long)]
     users: usize,
+    /// `totp` (time-based) or `hotp` (counter-based, counters start at 0).
+    #[arg(long, default_value = "totp")]
+    mode: String,
     /// User names are PREFIX0000000, PREFIX0000001, …; serials PREFIX-0000000, …
     #[arg(long, default_value = "bench")]
     prefix: String,
@@ -138,9 +141,9 @@ pub struct PopulateArgs {
     /// Security domain of the new users.
     #[arg(long, default_value = "default")]
     domain: String,
-    /// TOTP step in seconds (30 or 60).
-    #[arg(long, default_value_t = 30)]
-    period: u32,
+    /// TOTP step in seconds (30 or 60; default 30). Not allowed with `--mode hotp`.
+    #[arg(long)]
+    period: Option<u32>,
 }
 
 /// Options shared by the emergency issue verbs.
@@ -1013,12 +1016,20 @@ async fn audit_command_on(
 async fn populate(admin: &Admin<'_>, p: PopulateArgs, json: bool, now: i64) -> Result<()> {
     use std::io::Write;
     let kind = TokenKind::parse(&p.kind).context("--kind must be pin or app")?;
+    let mode = match (p.mode.to_ascii_lowercase().as_str(), p.period) {
+        ("totp", period) => OtpMode::Totp {
+            period: period.unwrap_or(30),
+        },
+        ("hotp", None) => OtpMode::Hotp,
+        ("hotp", Some(_)) => bail!("--period is for TOTP tokens; HOTP tokens have a counter"),
+        _ => bail!("--mode must be totp or hotp"),
+    };
     let opts = crate::admin::PopulateOptions {
         users: p.users,
         prefix: p.prefix,
         kind,
         domain: p.domain,
-        period: p.period,
+        mode,
     };
     // Create the secrets file first: without it the users would be useless to the generator.
     let file = ExportFile::create(&p.secrets_out)?;
@@ -1037,6 +1048,10 @@ async fn populate(admin: &Admin<'_>, p: PopulateArgs, json: bool, now: i64) -> R
         }
     };
     let elapsed = started.elapsed();
+    let mode_name = match mode {
+        OtpMode::Totp { .. } => "totp",
+        OtpMode::Hotp => "hotp",
+    };
     let mut w = std::io::BufWriter::new(&file.file);
     writeln!(
         w,
@@ -1054,14 +1069,16 @@ async fn populate(admin: &Admin<'_>, p: PopulateArgs, json: bool, now: i64) -> R
         "users": users.len(),
         "prefix": opts.prefix,
         "kind": kind.as_str(),
+        "mode": mode_name,
         "seconds": elapsed.as_secs_f64(),
         "users_per_second": users.len() as f64 / elapsed.as_secs_f64().max(1e-9),
         "secrets_file": file.path.display().to_string(),
     });
     print(json, &summary, |_| {
         format!(
-            "created {} users with TOTP tokens in {:.1} s ({:.0} users/s); secrets in {}",
+            "created {} users with {} tokens in {:.1} s ({:.0} users/s); secrets in {}",
             users.len(),
+            mode_name.to_ascii_uppercase(),
             elapsed.as_secs_f64(),
             users.len() as f64 / elapsed.as_secs_f64().max(1e-9),
             file.path.display()

@@ -11,22 +11,30 @@
 //!
 //! TOTP users are taken round-robin per TOTP step through [`StepCursor`]: within one step no
 //! user is sent twice, so a server with a replay guard accepts every request; when the
-//! population is used up within a step the run stops early and says so.
+//! population is used up within a step the run stops early and says so. HOTP users are taken
+//! from a [`HotpPool`]: a user with no request in flight, with its next counter; the user is
+//! given back when the request is answered or times out, so the population is reused as fast
+//! as the server answers and never runs out. `--state` carries the TOTP cursor or the HOTP
+//! counters from one run to the next ([`crate::state`]).
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use tokengate::model::OtpMode;
 use tokengate::otp;
 use tokengate::radius::{attr, ClientKey, Code, Encoder, Packet, MAX_PACKET_LEN};
 
 use crate::histogram::Histogram;
+use crate::hotp::{token_code, HotpPool};
 use crate::population::Population;
 use crate::procstat;
 use crate::report::{Counts, Report};
+use crate::state::{self, State};
 
 /// How load is offered.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,7 +63,8 @@ pub enum Stop {
 /// Which passcodes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Passcodes {
-    /// Right passcodes (PIN + current TOTP code, or the PAP password): the accept path.
+    /// Right passcodes (PIN + current TOTP code, PIN + next HOTP code, or the PAP password):
+    /// the accept path.
     Correct,
     /// Known users with a wrong passcode (last code digit changed, or a changed password): the
     /// reject path. Note: a real OTP server counts these toward lockout.
@@ -98,8 +107,9 @@ pub struct Options {
     pub timeout: Duration,
     /// The server's process id, for its CPU time.
     pub server_pid: Option<u32>,
-    /// File that carries the TOTP cursor (step, next user) from one run to the next, so that
-    /// runs within one TOTP step never reuse a user.
+    /// File that carries the TOTP cursor (step, next user) or the HOTP counters from one run
+    /// to the next, so that runs within one TOTP step never reuse a user and HOTP runs never
+    /// resend a used counter (see [`crate::state`]).
     pub state_file: Option<PathBuf>,
 }
 
@@ -156,6 +166,10 @@ struct Shared {
     opts: Options,
     key: ClientKey,
     cursor: StepCursor,
+    /// TOTP step of the population (TOTP only).
+    period: u32,
+    /// The counters and in-use flags of a HOTP population.
+    hotp: Option<HotpPool>,
     round_robin: AtomicU64,
     /// Requests still allowed (for [`Stop::Requests`]).
     budget: AtomicI64,
@@ -182,6 +196,28 @@ impl Shared {
     fn nanos(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
+
+    /// Gives back the HOTP user a request held, once it was answered or timed out.
+    fn release(&self, held: Option<usize>) {
+        if let (Some(pool), Some(i)) = (&self.hotp, held) {
+            pool.release(i);
+        }
+    }
+}
+
+/// What [`Builder::build`] did.
+enum Built {
+    /// Wrote a request of `len` bytes with Request Authenticator `auth`; `held` is the HOTP
+    /// user it took, to give back when it is answered or times out.
+    Request {
+        len: usize,
+        auth: [u8; 16],
+        held: Option<usize>,
+    },
+    /// TOTP: every user was used in this step already.
+    Exhausted,
+    /// HOTP: every user has a request in flight.
+    NoFreeUser,
 }
 
 /// Per-thread request writer: RNG for Request Authenticators and the passcode scratch space.
@@ -211,15 +247,15 @@ impl Builder {
         z ^ (z >> 31)
     }
 
-    /// Writes the next Access-Request with Identifier `id` into `buf`; returns its length and
-    /// Request Authenticator, or `None` when the population is used up for this TOTP step.
-    fn build(&mut self, sh: &Shared, id: u8, buf: &mut [u8]) -> Result<Option<(usize, [u8; 16])>> {
+    /// Writes the next Access-Request with Identifier `id` into `buf`.
+    fn build(&mut self, sh: &Shared, id: u8, buf: &mut [u8]) -> Result<Built> {
         let mut auth = [0u8; 16];
         auth[..8].copy_from_slice(&self.next_u64().to_ne_bytes());
         auth[8..].copy_from_slice(&self.next_u64().to_ne_bytes());
         let mut name = [0u8; 300];
         let mut pass = [0u8; 160];
         let (name_len, pass_len);
+        let mut held = None;
         let prefix: &[u8] = if sh.opts.passcodes == Passcodes::Unknown {
             b"unknown-"
         } else {
@@ -227,25 +263,42 @@ impl Builder {
         };
         match &*sh.opts.population {
             Population::Otp(users) => {
-                let period = users.first().map_or(30, |u| u.period);
-                let now_step = otp::totp_step(unix_now(), period);
-                let (i, step) = if sh.opts.passcodes == Passcodes::Correct {
-                    match sh.cursor.take(now_step) {
-                        Some(x) => x,
-                        None => return Ok(None),
+                let correct = sh.opts.passcodes == Passcodes::Correct;
+                let (i, counter) = match &sh.hotp {
+                    Some(pool) if correct => match pool.take() {
+                        Some((i, c)) => {
+                            held = Some(i);
+                            (i, c)
+                        }
+                        None => return Ok(Built::NoFreeUser),
+                    },
+                    Some(pool) => {
+                        let i =
+                            sh.round_robin.fetch_add(1, Ordering::Relaxed) as usize % users.len();
+                        (i, pool.peek(i))
                     }
-                } else {
-                    let i = sh.round_robin.fetch_add(1, Ordering::Relaxed) as usize % users.len();
-                    (i, now_step)
+                    None => {
+                        let now_step = otp::totp_step(unix_now(), sh.period);
+                        let (i, step) = if correct {
+                            match sh.cursor.take(now_step) {
+                                Some(x) => x,
+                                None => return Ok(Built::Exhausted),
+                            }
+                        } else {
+                            let i = sh.round_robin.fetch_add(1, Ordering::Relaxed) as usize
+                                % users.len();
+                            (i, now_step)
+                        };
+                        (i, step.max(0) as u64)
+                    }
                 };
                 let u = &users[i];
                 name_len = concat(&mut name, &[prefix, &u.name]);
-                let value = otp::hotp(&u.seed, step.max(0) as u64, u.digits, u.algorithm);
-                let mut code = otp::Code::new(value, u.digits);
+                let mut code = token_code(u, counter);
                 if sh.opts.passcodes == Passcodes::Wrong {
-                    let last = code.as_bytes().last().copied().unwrap_or(b'0');
-                    let wrong = u32::from(((last - b'0') + 1) % 10);
-                    code = otp::Code::new(value - value % 10 + wrong, u.digits);
+                    // The last digit changed: the right shape, not this counter's code.
+                    let value: u32 = code.as_str().parse().unwrap_or(0);
+                    code = otp::Code::new(value - value % 10 + (value + 1) % 10, u.digits);
                 }
                 pass_len = concat(&mut pass, &[&u.pin, code.as_bytes()]);
             }
@@ -271,8 +324,14 @@ impl Builder {
         e.push(attr::USER_NAME, &name[..name_len])?;
         e.push_user_password(&sh.key, &pass[..pass_len.min(128)])?;
         e.push(attr::NAS_IP_ADDRESS, &[127, 0, 0, 1])?;
-        let len = e.finish_request(&sh.key)?.len();
-        Ok(Some((len, auth)))
+        let len = match e.finish_request(&sh.key) {
+            Ok(p) => p.len(),
+            Err(err) => {
+                sh.release(held);
+                return Err(err.into());
+            }
+        };
+        Ok(Built::Request { len, auth, held })
     }
 }
 
@@ -390,6 +449,8 @@ struct Slot {
     busy: bool,
     sent_ns: u64,
     auth: [u8; 16],
+    /// The HOTP user this request holds.
+    held: Option<usize>,
 }
 
 fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<WorkerResult> {
@@ -410,10 +471,31 @@ fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<Worker
         if !sh.may_send() || !sh.take_budget() {
             return Ok(false);
         }
-        let Some((len, auth)) = b.build(sh, id, &mut sbuf)? else {
-            sh.exhausted.store(true, Ordering::Relaxed);
-            sh.stop.store(true, Ordering::Relaxed);
-            return Ok(false);
+        let (len, auth, held) = match b.build(sh, id, &mut sbuf)? {
+            Built::Request { len, auth, held } => (len, auth, held),
+            Built::Exhausted => {
+                sh.exhausted.store(true, Ordering::Relaxed);
+                sh.stop.store(true, Ordering::Relaxed);
+                return Ok(false);
+            }
+            Built::NoFreeUser => {
+                // `run` makes sure there are at least as many HOTP users as requests
+                // outstanding, and this slot's user was just given back: a free user exists,
+                // though other workers may have taken the ones a sweep passed. Sweep again.
+                let mut tries = 0;
+                loop {
+                    std::thread::yield_now();
+                    match b.build(sh, id, &mut sbuf)? {
+                        Built::Request { len, auth, held } => break (len, auth, held),
+                        _ if tries < 100 => tries += 1,
+                        _ => {
+                            r.counts.no_free_user += 1;
+                            sh.stop.store(true, Ordering::Relaxed);
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
         };
         let now = sh.nanos();
         if sock.send(&sbuf[..len]).is_err() {
@@ -424,6 +506,7 @@ fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<Worker
             busy: true,
             sent_ns: now,
             auth,
+            held,
         };
         Ok(true)
     };
@@ -459,6 +542,7 @@ fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<Worker
                 r.latency.record(now - slot.sent_ns);
                 r.last_event_ns = now;
                 slots[usize::from(id)].busy = false;
+                sh.release(slot.held);
                 active -= 1;
                 if sending {
                     if send(id, &mut slots, &mut r)? {
@@ -485,6 +569,9 @@ fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<Worker
                     r.counts.timeouts += 1;
                     r.last_event_ns = now;
                     slots[usize::from(id)].busy = false;
+                    // The server may or may not have used the counter: the next request of
+                    // this user sends the one after it, which its look-ahead window accepts.
+                    sh.release(s.held);
                     active -= 1;
                     if sending {
                         if send(id, &mut slots, &mut r)? {
@@ -506,12 +593,30 @@ fn closed_worker(sh: &Shared, index: usize, outstanding: usize) -> Result<Worker
 }
 
 /// One open-loop slot, shared by a worker's sender and receiver threads.
-#[derive(Default)]
 struct OpenSlot {
     /// Scheduled send time + 1 (0 = free).
     sent: AtomicU64,
     auth_lo: AtomicU64,
     auth_hi: AtomicU64,
+    /// The HOTP user the request holds ([`NO_USER`] for none); written before `sent`.
+    held: AtomicUsize,
+}
+
+const NO_USER: usize = usize::MAX;
+
+impl Default for OpenSlot {
+    fn default() -> OpenSlot {
+        OpenSlot {
+            sent: AtomicU64::new(0),
+            auth_lo: AtomicU64::new(0),
+            auth_hi: AtomicU64::new(0),
+            held: AtomicUsize::new(NO_USER),
+        }
+    }
+}
+
+fn held_user(slot: &OpenSlot) -> Option<usize> {
+    Some(slot.held.load(Ordering::Relaxed)).filter(|&u| u != NO_USER)
 }
 
 fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
@@ -549,6 +654,8 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
                             r.counts.invalid += 1;
                             continue;
                         }
+                        // Read before the slot is freed (the sender may reuse it at once).
+                        let held = held_user(slot);
                         if slot
                             .sent
                             .compare_exchange(sent, 0, Ordering::AcqRel, Ordering::Relaxed)
@@ -557,6 +664,7 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
                             r.counts.stray += 1;
                             continue;
                         }
+                        sh.release(held);
                         r.count(answer);
                         r.latency.record(now.saturating_sub(sent - 1));
                         r.last_event_ns = now;
@@ -573,7 +681,9 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
                     let busy = slots.iter().any(|s| s.sent.load(Ordering::Acquire) != 0);
                     if !busy || now - since > timeout_ns {
                         for s in &slots {
+                            let held = held_user(s);
                             if s.sent.swap(0, Ordering::AcqRel) != 0 {
+                                sh.release(held);
                                 r.counts.timeouts += 1;
                                 r.last_event_ns = now;
                             }
@@ -625,6 +735,8 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
                             .compare_exchange(sent, 0, Ordering::AcqRel, Ordering::Relaxed)
                             .is_ok()
                     {
+                        // Only this thread writes a slot's user: safe to read after freeing it.
+                        sh.release(held_user(&slots[id]));
                         r.counts.timeouts += 1;
                         found = Some(id);
                         break;
@@ -635,12 +747,20 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
                     continue 'send;
                 };
                 next_id = (id + 1) % 256;
-                let Some((len, auth)) = b.build(sh, id as u8, &mut sbuf)? else {
-                    sh.exhausted.store(true, Ordering::Relaxed);
-                    sh.stop.store(true, Ordering::Relaxed);
-                    break;
+                let (len, auth, held) = match b.build(sh, id as u8, &mut sbuf)? {
+                    Built::Request { len, auth, held } => (len, auth, held),
+                    Built::Exhausted => {
+                        sh.exhausted.store(true, Ordering::Relaxed);
+                        sh.stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    Built::NoFreeUser => {
+                        r.counts.no_free_user += 1;
+                        continue 'send;
+                    }
                 };
                 let slot = &slots[id];
+                slot.held.store(held.unwrap_or(NO_USER), Ordering::Relaxed);
                 slot.auth_lo.store(
                     u64::from_ne_bytes(auth[..8].try_into().unwrap_or_default()),
                     Ordering::Relaxed,
@@ -673,11 +793,18 @@ fn open_worker(sh: &Shared, index: usize, rate: f64) -> Result<WorkerResult> {
     })
 }
 
-/// Reads `(step, next)` from a state file; `None` when absent or unreadable.
-fn read_state(path: &std::path::Path) -> Option<(i64, u64)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut it = text.split_whitespace();
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+/// The token mode of an OTP population: all HOTP, or all TOTP with one period.
+fn otp_mode(pop: &Population) -> Result<Option<OtpMode>> {
+    let Population::Otp(users) = pop else {
+        return Ok(None);
+    };
+    let Some(first) = users.first() else {
+        return Ok(None);
+    };
+    if users.iter().any(|u| u.mode != first.mode) {
+        bail!("every user must have a token of the same mode (HOTP, or TOTP with one period)");
+    }
+    Ok(Some(first.mode))
 }
 
 /// Runs one measurement and returns its report.
@@ -707,12 +834,31 @@ pub fn run(opts: Options) -> Result<Report> {
             (0, rate / opts.workers as f64)
         }
     };
+    let mode = otp_mode(&opts.population)?;
+    let correct = opts.passcodes == Passcodes::Correct;
+    let totp_period = match mode {
+        Some(OtpMode::Totp { period }) => Some(period),
+        _ => None,
+    };
+    let hotp = mode == Some(OtpMode::Hotp);
+    // The accept path of an OTP population uses codes up: only then does the state matter.
+    let otp_accept = mode.is_some() && correct;
+    if hotp && correct {
+        let most_in_flight = per_worker_concurrency * opts.workers;
+        if opts.population.len() < most_in_flight {
+            bail!(
+                "HOTP: {} users cannot keep {most_in_flight} requests outstanding (a user has at \
+                 most one request in flight); populate more users or lower --concurrency",
+                opts.population.len()
+            );
+        }
+    }
     let mut warnings = Vec::new();
-    let otp_accept =
-        matches!(&*opts.population, Population::Otp(_)) && opts.passcodes == Passcodes::Correct;
-    if otp_accept {
-        if let (Load::Open { rate }, Population::Otp(users)) = (opts.load, &*opts.population) {
-            let period = users.first().map_or(30, |u| u.period) as f64;
+    if correct {
+        if let (Load::Open { rate }, Some(period), Population::Otp(users)) =
+            (opts.load, totp_period, &*opts.population)
+        {
+            let period = f64::from(period);
             let secs = match opts.stop {
                 Stop::Duration(d) => d.as_secs_f64().min(period),
                 Stop::Requests(n) => (n as f64 / rate).min(period),
@@ -721,17 +867,46 @@ pub fn run(opts: Options) -> Result<Report> {
             if needed > users.len() {
                 warnings.push(format!(
                     "population too small: {rate:.0}/s for {secs:.0} s needs {needed} users within one \
-                     {period:.0} s TOTP step, the file has {}; the run will stop when they are used up",
+                     {period:.0} s TOTP step, the file has {}; the run will stop when they are used up \
+                     (or use HOTP: populate --mode hotp)",
                     users.len()
                 ));
             }
         }
     }
-    let resume = opts.state_file.as_deref().and_then(read_state);
+    let saved = match (&opts.state_file, otp_accept) {
+        (Some(path), true) => state::read(path)?,
+        _ => None,
+    };
+    let mut resume = None;
+    let mut saved_counters = HashMap::new();
+    match saved {
+        None => {}
+        Some(State::Totp { step, next }) if !hotp => resume = Some((step, next)),
+        Some(State::Hotp(m)) if hotp => saved_counters = m,
+        Some(_) => bail!(
+            "{}: the state file is for {} tokens, the population has {} tokens; use another file",
+            opts.state_file
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            if hotp { "TOTP" } else { "HOTP" },
+            if hotp { "HOTP" } else { "TOTP" },
+        ),
+    }
+    let pool = match &*opts.population {
+        Population::Otp(users) if hotp => Some(HotpPool::new(
+            users
+                .iter()
+                .map(|u| saved_counters.get(&u.name).copied().unwrap_or(0)),
+        )),
+        _ => None,
+    };
     let start = Instant::now();
     let sh = Shared {
         key: ClientKey::new(&opts.secret),
         cursor: StepCursor::new(opts.population.len(), resume),
+        period: totp_period.unwrap_or(30),
+        hotp: pool,
         round_robin: AtomicU64::new(0),
         budget: AtomicI64::new(match opts.stop {
             Stop::Requests(n) => i64::try_from(n).unwrap_or(i64::MAX),
@@ -772,6 +947,26 @@ pub fn run(opts: Options) -> Result<Report> {
     let own1 = procstat::own_cpu();
     let srv1 = sh.opts.server_pid.and_then(procstat::process_cpu);
 
+    // Saved before any worker error is reported: the counters sent are used up either way.
+    if let (Some(path), true) = (&sh.opts.state_file, otp_accept) {
+        let state = match (&sh.hotp, &*sh.opts.population) {
+            (Some(pool), Population::Otp(users)) => {
+                let mut counters = saved_counters;
+                for (u, c) in users.iter().zip(pool.counters()) {
+                    if c > 0 {
+                        counters.insert(u.name.clone(), c);
+                    }
+                }
+                State::Hotp(counters)
+            }
+            _ => {
+                let (step, next) = sh.cursor.position();
+                State::Totp { step, next }
+            }
+        };
+        state::write(path, &state)?;
+    }
+
     let mut counts = Counts::default();
     let mut latency = Histogram::new();
     let mut busiest: f64 = 0.0;
@@ -788,17 +983,11 @@ pub fn run(opts: Options) -> Result<Report> {
         end_ns = end_ns.max(r.last_event_ns);
         send_end_ns = send_end_ns.max(r.send_end_ns);
     }
-    if let Some(path) = &sh.opts.state_file {
-        if otp_accept {
-            let (step, next) = sh.cursor.position();
-            std::fs::write(path, format!("{step} {next}\n"))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-    }
     if sh.exhausted.load(Ordering::Relaxed) {
         warnings.push(format!(
             "population exhausted: all {} users were used in the current TOTP step, so the run \
-             stopped early after {:.1} s; populate more users (rate × 30 s) or run for less time",
+             stopped early after {:.1} s; populate more users (rate × 30 s), run for less time, \
+             or use HOTP (populate --mode hotp)",
             sh.opts.population.len(),
             send_end_ns as f64 / 1e9
         ));

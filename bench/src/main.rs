@@ -39,7 +39,8 @@ struct Args {
     /// Add a Message-Authenticator (first attribute) to every request.
     #[arg(long)]
     message_authenticator: bool,
-    /// Secrets file from `tokengate populate --secrets-out` (PIN + TOTP passcodes).
+    /// Secrets file from `tokengate populate --secrets-out` (PIN + TOTP or PIN + HOTP
+    /// passcodes).
     #[arg(long, conflicts_with_all = ["users_file", "password_file"])]
     secrets: Option<PathBuf>,
     /// PAP users: `name password` lines, or a FreeRADIUS `users` file with Cleartext-Password.
@@ -63,8 +64,9 @@ struct Args {
     /// Server process id: report its CPU time per request.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Keep the TOTP user cursor here between runs, so back-to-back runs within one 30 s step
-    /// never reuse a user (a replay guard would reject it).
+    /// Keep the TOTP user cursor, or the HOTP counters, here between runs: back-to-back TOTP
+    /// runs within one 30 s step never reuse a user, and HOTP runs never resend a counter the
+    /// server has used (its replay guard would reject either). Written atomically.
     #[arg(long)]
     state: Option<PathBuf>,
     /// Print the JSON report on stdout (the table goes to stderr).
@@ -80,7 +82,7 @@ fn main() -> Result<()> {
     ) {
         (Some(p), _) => Population::Otp(load_secrets(p)?),
         (None, Some(p)) => Population::Plain(load_users_file(p)?),
-        (None, None) => bail!("give --secrets FILE (PIN + TOTP) or --users-file FILE (PAP)"),
+        (None, None) => bail!("give --secrets FILE (PIN + TOTP/HOTP) or --users-file FILE (PAP)"),
     };
     let population = match &a.slice {
         None => population,

@@ -1,6 +1,6 @@
 //! The users a run logs in as: OTP users from the secrets file `tokengate populate` writes
-//! (PIN + current TOTP code), or plain PAP users (for servers without OTP, such as FreeRADIUS
-//! with a `users` file).
+//! (PIN + the current TOTP code, or PIN + the next HOTP code), or plain PAP users (for servers
+//! without OTP, such as FreeRADIUS with a `users` file).
 //!
 //! It owns parsing both file formats into compact records; it does not compute codes (see
 //! [`crate::generator`]).
@@ -8,10 +8,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use tokengate::model::HashAlgorithm;
+use tokengate::model::{HashAlgorithm, OtpMode};
 use tokengate::otp::base32;
 
-/// A user with a TOTP token, from a secrets file.
+/// A user with a TOTP or HOTP token, from a secrets file.
 #[derive(Clone, Debug)]
 pub struct OtpUser {
     /// Login name.
@@ -24,8 +24,8 @@ pub struct OtpUser {
     pub algorithm: HashAlgorithm,
     /// Code length.
     pub digits: u8,
-    /// TOTP step in seconds.
-    pub period: u32,
+    /// TOTP with its step, or HOTP (the generator keeps the counters).
+    pub mode: OtpMode,
 }
 
 /// A user with a fixed password (PAP).
@@ -40,7 +40,7 @@ pub struct PlainUser {
 /// Everyone a run may log in as.
 #[derive(Clone, Debug)]
 pub enum Population {
-    /// PIN + TOTP users.
+    /// PIN + TOTP or PIN + HOTP users (all of one mode, see [`load_secrets`]).
     Otp(Vec<OtpUser>),
     /// PAP users.
     Plain(Vec<PlainUser>),
@@ -77,8 +77,9 @@ impl Population {
 }
 
 /// Reads a secrets file written by `tokengate populate --secrets-out` (CSV with the header
-/// `user,pin,seed_base32,kind,algorithm,digits,period`; `#` lines are comments). Every user
-/// must have the same TOTP period.
+/// `user,pin,seed_base32,kind,algorithm,digits,period,mode`; `#` lines are comments). `mode` is
+/// `totp` or `hotp` (period 0); files from before HOTP support have 7 columns and are TOTP.
+/// Every user must have the same mode, and TOTP users the same period.
 pub fn load_secrets(path: &Path) -> Result<Vec<OtpUser>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -88,46 +89,50 @@ pub fn load_secrets(path: &Path) -> Result<Vec<OtpUser>> {
         if line.is_empty() || line.starts_with('#') || line.starts_with("user,") {
             continue;
         }
-        let f: Vec<&str> = line.split(',').collect();
-        let [name, pin, seed, kind, algorithm, digits, period] = f.as_slice() else {
-            bail!(
-                "{}:{}: expected 7 comma-separated fields",
-                path.display(),
-                n + 1
-            );
-        };
         let at = || format!("{}:{}", path.display(), n + 1);
-        let seed = base32::decode(seed).map_err(|e| anyhow::anyhow!("{}: seed: {e}", at()))?;
-        let algorithm =
-            HashAlgorithm::parse(algorithm).with_context(|| format!("{}: algorithm", at()))?;
-        let digits: u8 = digits
-            .parse()
-            .with_context(|| format!("{}: digits", at()))?;
-        let period: u32 = period
-            .parse()
-            .with_context(|| format!("{}: period", at()))?;
-        if period == 0 {
-            bail!("{}: HOTP tokens are not supported (period 0)", at());
-        }
-        let pin = if *kind == "app" { "" } else { pin };
-        users.push(OtpUser {
-            name: name.as_bytes().into(),
-            pin: pin.as_bytes().into(),
-            seed: seed.into(),
-            algorithm,
-            digits,
-            period,
-        });
+        users.push(parse_secrets_line(line).with_context(at)?);
     }
     if let Some(first) = users.first() {
-        if users.iter().any(|u| u.period != first.period) {
+        if users.iter().any(|u| u.mode != first.mode) {
             bail!(
-                "{}: every token must have the same TOTP period",
+                "{}: every token must be of one mode (all HOTP, or all TOTP with the same period)",
                 path.display()
             );
         }
     }
     Ok(users)
+}
+
+/// One data line of a secrets file: 7 fields (TOTP) or 8 (the last one `totp` or `hotp`).
+pub fn parse_secrets_line(line: &str) -> Result<OtpUser> {
+    let f: Vec<&str> = line.split(',').collect();
+    let (name, pin, seed, kind, algorithm, digits, period, mode) = match f.as_slice() {
+        [a, b, c, d, e, g, h] => (a, b, c, d, e, g, h, "totp"),
+        [a, b, c, d, e, g, h, m] => (a, b, c, d, e, g, h, *m),
+        _ => bail!("expected 7 or 8 comma-separated fields, found {}", f.len()),
+    };
+    let seed = base32::decode(seed).map_err(|e| anyhow::anyhow!("seed: {e}"))?;
+    let algorithm = HashAlgorithm::parse(algorithm).context("algorithm")?;
+    let digits: u8 = digits.parse().context("digits")?;
+    if !(6..=8).contains(&digits) {
+        bail!("digits must be 6 to 8, not {digits}");
+    }
+    let period: u32 = period.parse().context("period")?;
+    let mode = match mode.trim() {
+        "totp" if period == 0 => bail!("a TOTP token needs a period (0 is HOTP's)"),
+        "totp" => OtpMode::Totp { period },
+        "hotp" => OtpMode::Hotp,
+        other => bail!("mode must be totp or hotp, not {other:?}"),
+    };
+    let pin = if *kind == "app" { "" } else { pin };
+    Ok(OtpUser {
+        name: name.as_bytes().into(),
+        pin: pin.as_bytes().into(),
+        seed: seed.into(),
+        algorithm,
+        digits,
+        mode,
+    })
 }
 
 /// Reads PAP users: one per line, either `name password` (whitespace-separated) or a
@@ -214,5 +219,58 @@ mod tests {
         assert!(o[1].pin.is_empty());
         let sliced = Population::Otp(o).slice(1, 10);
         assert_eq!(sliced.len(), 1);
+    }
+
+    #[test]
+    fn secrets_lines_of_7_columns_are_totp_and_of_8_columns_carry_the_mode() {
+        let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        let old = parse_secrets_line(&format!("u1,123456,{seed},pin,sha1,6,60")).unwrap();
+        assert_eq!(old.mode, OtpMode::Totp { period: 60 });
+        assert_eq!(&*old.pin, b"123456");
+        let totp = parse_secrets_line(&format!("u2,123456,{seed},pin,sha256,8,30,totp")).unwrap();
+        assert_eq!(totp.mode, OtpMode::Totp { period: 30 });
+        assert_eq!((totp.algorithm, totp.digits), (HashAlgorithm::Sha256, 8));
+        let hotp = parse_secrets_line(&format!("u3,654321,{seed},pin,sha1,6,0,hotp")).unwrap();
+        assert_eq!(hotp.mode, OtpMode::Hotp);
+        assert_eq!(&*hotp.name, b"u3");
+        assert_eq!(&*hotp.seed, b"12345678901234567890");
+        let app = parse_secrets_line(&format!("u4,999999,{seed},app,sha1,6,0,hotp")).unwrap();
+        assert!(app.pin.is_empty(), "app tokens have no PIN");
+
+        for bad in [
+            format!("u,1,{seed},pin,sha1,6,0"), // 7 columns: TOTP needs a period
+            format!("u,1,{seed},pin,sha1,6,30,totp,x"), // 9 columns
+            format!("u,1,{seed},pin,sha1,6,30,motp"), // unknown mode
+            format!("u,1,{seed},pin,md5,6,30,totp"), // unknown algorithm
+            format!("u,1,{seed},pin,sha1,9,0,hotp"), // digits
+            "u,1,not base32!,pin,sha1,6,0,hotp".into(), // seed
+        ] {
+            assert!(parse_secrets_line(&bad).is_err(), "{bad}");
+        }
+
+        // A file mixing modes is refused; a file of 8-column HOTP lines loads.
+        let dir = tempfile::tempdir().unwrap();
+        let mixed = dir.path().join("mixed");
+        std::fs::write(
+            &mixed,
+            format!("u1,1,{seed},pin,sha1,6,30\nu2,2,{seed},pin,sha1,6,0,hotp\n"),
+        )
+        .unwrap();
+        let err = load_secrets(&mixed).unwrap_err().to_string();
+        assert!(err.contains("one mode"), "{err}");
+        let h = dir.path().join("hotp");
+        std::fs::write(
+            &h,
+            format!(
+                "# x\nuser,pin,seed_base32,kind,algorithm,digits,period,mode\n\
+                 u1,1,{seed},pin,sha1,6,0,hotp\nu2,2,{seed},pin,sha1,6,0,hotp\n"
+            ),
+        )
+        .unwrap();
+        let users = load_secrets(&h).unwrap();
+        assert_eq!(users.len(), 2);
+        assert!(users.iter().all(|u| u.mode == OtpMode::Hotp));
+        let err = load_secrets(&dir.path().join("absent")).unwrap_err();
+        assert!(err.to_string().contains("cannot read"));
     }
 }

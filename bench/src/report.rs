@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use tokengate::model::OtpMode;
 
-use crate::generator::{Load, Options};
+use crate::generator::{Load, Options, Passcodes};
 use crate::histogram::Histogram;
 use crate::population::Population;
 
@@ -30,6 +31,8 @@ pub struct Counts {
     pub send_errors: u64,
     /// Open loop: requests not sent because all 256 Identifiers of a socket were outstanding.
     pub no_identifier: u64,
+    /// HOTP: requests not sent because every user had a request in flight.
+    pub no_free_user: u64,
     /// Open loop: the most a send lagged behind its schedule, in nanoseconds.
     pub max_lag_ns: u64,
 }
@@ -46,6 +49,7 @@ impl Counts {
         self.stray += o.stray;
         self.send_errors += o.send_errors;
         self.no_identifier += o.no_identifier;
+        self.no_free_user += o.no_free_user;
         self.max_lag_ns = self.max_lag_ns.max(o.max_lag_ns);
     }
 
@@ -100,7 +104,7 @@ pub struct Report {
     pub workers: usize,
     /// Message-Authenticator in requests.
     pub message_authenticator: bool,
-    /// `totp` or `pap`.
+    /// `totp`, `hotp` or `pap`.
     pub credentials: &'static str,
     /// `correct`, `wrong` or `unknown`.
     pub passcodes: &'static str,
@@ -183,6 +187,13 @@ impl Report {
                 ));
             }
         }
+        if counts.no_free_user > 0 {
+            warnings.push(format!(
+                "{} requests not sent: every HOTP user had a request in flight (populate more \
+                 users than requests outstanding)",
+                counts.no_free_user
+            ));
+        }
         if let (Some(g), Some(s)) = (&generator_cpu, &server_cpu) {
             if g.cores + s.cores >= 0.9 * machine_cpus as f64 {
                 warnings.push(format!(
@@ -194,6 +205,13 @@ impl Report {
         }
         if counts.timeouts > 0 {
             warnings.push(format!("{} requests timed out", counts.timeouts));
+        }
+        if opts.passcodes == Passcodes::Correct && counts.reject + counts.challenge > 0 {
+            warnings.push(format!(
+                "{} right passcodes were rejected or challenged (codes used before: a TOTP user \
+                 twice in one step, or HOTP counters not carried over with --state?)",
+                counts.reject + counts.challenge
+            ));
         }
         if counts.invalid > 0 {
             warnings.push(format!(
@@ -224,6 +242,7 @@ impl Report {
             workers: opts.workers,
             message_authenticator: opts.message_authenticator,
             credentials: match &*opts.population {
+                Population::Otp(u) if u.first().is_some_and(|u| u.mode == OtpMode::Hotp) => "hotp",
                 Population::Otp(_) => "totp",
                 Population::Plain(_) => "pap",
             },

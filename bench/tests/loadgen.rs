@@ -1,7 +1,8 @@
 //! End to end: `tokengate populate` (the real CLI code path) creates a small population, a real
 //! gateway serves it on loopback, and the `tg-loadgen` binary logs every user in once with PIN +
 //! TOTP and Message-Authenticator: every request must be accepted, none may time out. The
-//! library entry point then drives the reject and unknown-user paths.
+//! library entry point then drives the reject and unknown-user paths. A HOTP population is then
+//! reused across three runs that carry the counters in a state file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,7 +92,7 @@ fn populate_then_loadgen_gets_every_request_accepted() {
             "--requests",
             "200",
             "--concurrency",
-            "8",
+            "40",
             "--message-authenticator",
             "--server-pid",
             &std::process::id().to_string(),
@@ -140,6 +141,187 @@ fn populate_then_loadgen_gets_every_request_accepted() {
     .unwrap();
     assert_eq!(unknown.counts.reject, 40, "{}", unknown.table());
     assert_eq!(unknown.counts.timeouts, 0);
+
+    rt.block_on(gw.shutdown());
+}
+
+/// Runs the `tg-loadgen` binary against `addr` and returns its JSON report and stderr.
+fn loadgen(addr: std::net::SocketAddr, args: &[&str]) -> (serde_json::Value, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tg-loadgen"))
+        .args(["--server", &addr.to_string(), "--secret", SECRET, "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tg-loadgen failed: {stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn hotp_population_reused_across_runs_with_state_gets_every_request_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let secrets = dir.path().join("secrets.csv");
+    let state = dir.path().join("state");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cli = Cli::try_parse_from([
+        "tokengate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "populate",
+        "--users",
+        "40",
+        "--mode",
+        "hotp",
+        "--secrets-out",
+        secrets.to_str().unwrap(),
+    ])
+    .unwrap();
+    rt.block_on(tokengate::cli::run(cli)).unwrap();
+    let users = load_secrets(&secrets).unwrap();
+    assert_eq!(users.len(), 40);
+    assert!(users
+        .iter()
+        .all(|u| u.mode == tokengate::model::OtpMode::Hotp));
+
+    let gw = rt
+        .block_on(Gateway::start(Config::load(&cfg).unwrap()))
+        .unwrap();
+    let addr = gw.radius_addrs()[0];
+    let (secrets, state) = (secrets.to_str().unwrap(), state.to_str().unwrap());
+
+    // 400 logins of 40 users: each user ten times in one run, with as many requests in flight
+    // as there are users (20 on each of two sockets). Only one request per user in flight and
+    // consumed counters get them all accepted.
+    let (closed, stderr) = loadgen(
+        addr,
+        &[
+            "--secrets",
+            secrets,
+            "--state",
+            state,
+            "--requests",
+            "400",
+            "--concurrency",
+            "8",
+            "--threads",
+            "2",
+            "--message-authenticator",
+            "--timeout-ms",
+            "10000",
+        ],
+    );
+    let c = &closed["counts"];
+    assert_eq!(closed["credentials"], "hotp", "{stderr}");
+    assert_eq!(
+        (c["sent"].as_u64(), c["accept"].as_u64()),
+        (Some(400), Some(400)),
+        "{stderr}"
+    );
+    assert_eq!(
+        (c["timeouts"].as_u64(), c["invalid"].as_u64()),
+        (Some(0), Some(0)),
+        "{stderr}"
+    );
+
+    // The second run continues each user's counter from the state file: all 400 accepted
+    // again (closed loop, 8 in flight).
+    let (second, stderr) = loadgen(
+        addr,
+        &[
+            "--secrets",
+            secrets,
+            "--state",
+            state,
+            "--requests",
+            "400",
+            "--concurrency",
+            "8",
+            "--message-authenticator",
+            "--timeout-ms",
+            "10000",
+        ],
+    );
+    let c = &second["counts"];
+    assert_eq!(
+        (c["sent"].as_u64(), c["accept"].as_u64()),
+        (Some(400), Some(400)),
+        "{stderr}"
+    );
+
+    // A third run in open loop. The debug build of the gateway may stall long enough for all
+    // 40 users to be in flight: such a request is skipped and counted, never sent for a busy
+    // user, and everything sent is accepted.
+    let (open, stderr) = loadgen(
+        addr,
+        &[
+            "--secrets",
+            secrets,
+            "--state",
+            state,
+            "--requests",
+            "200",
+            "--rate",
+            "200",
+            "--message-authenticator",
+            "--timeout-ms",
+            "10000",
+        ],
+    );
+    let c = &open["counts"];
+    let open_sent = c["sent"].as_u64().unwrap();
+    assert!(open_sent > 0, "{stderr}");
+    assert_eq!(
+        c["no_free_user"].as_u64(),
+        Some(200 - open_sent),
+        "{stderr}"
+    );
+    assert_eq!(c["accept"].as_u64(), Some(open_sent), "{stderr}");
+    assert_eq!(
+        (c["reject"].as_u64(), c["timeouts"].as_u64()),
+        (Some(0), Some(0)),
+        "{stderr}"
+    );
+
+    let saved = match tokengate_bench::state::read(Path::new(state)).unwrap() {
+        Some(tokengate_bench::state::State::Hotp(m)) => m,
+        other => panic!("expected HOTP counters, got {other:?}"),
+    };
+    assert_eq!(saved.len(), 40);
+    assert_eq!(
+        saved.values().sum::<u64>(),
+        800 + open_sent,
+        "one counter per request sent"
+    );
+
+    // Without the state the counters start at 0 again: the server sees replays. This is what
+    // --state prevents.
+    let (fresh, stderr) = loadgen(
+        addr,
+        &[
+            "--secrets",
+            secrets,
+            "--slice",
+            "0:3",
+            "--requests",
+            "3",
+            "--concurrency",
+            "1",
+            "--message-authenticator",
+            "--timeout-ms",
+            "10000",
+        ],
+    );
+    assert_eq!(fresh["counts"]["reject"], 3, "{stderr}");
+    assert_eq!(fresh["counts"]["accept"], 0, "{stderr}");
+    assert!(
+        stderr.contains("3 right passcodes were rejected"),
+        "the report says so: {stderr}"
+    );
 
     rt.block_on(gw.shutdown());
 }

@@ -1,5 +1,5 @@
-//! Bulk provisioning for load tests: `tokengate populate` creates N users, each with one TOTP
-//! token (and, for PIN tokens, a PIN), and hands back their secrets for the load generator.
+//! Bulk provisioning for load tests: `tokengate populate` creates N users, each with one TOTP or
+//! HOTP token (and, for PIN tokens, a PIN), and hands back their secrets for the load generator.
 //!
 //! It owns the naming scheme (`<prefix><index>` users, `<PREFIX>-<index>` serials), the random
 //! PINs (checked against the domain's PIN policy) and seeds, and the protected forms (keyed PIN
@@ -27,8 +27,8 @@ pub struct PopulateOptions {
     pub kind: TokenKind,
     /// Security domain of the new users.
     pub domain: String,
-    /// TOTP step in seconds (30 or 60).
-    pub period: u32,
+    /// TOTP with its step (30 or 60 s), or HOTP (counter starting at 0).
+    pub mode: OtpMode,
 }
 
 /// The secrets of one populated user, as the load generator needs them.
@@ -46,25 +46,33 @@ pub struct PopulatedUser {
     pub algorithm: HashAlgorithm,
     /// Code length.
     pub digits: u8,
-    /// TOTP step in seconds.
-    pub period: u32,
+    /// TOTP with its step, or HOTP (counter starting at 0).
+    pub mode: OtpMode,
 }
 
-/// Header line of the secrets file (CSV).
-pub const SECRETS_HEADER: &str = "user,pin,seed_base32,kind,algorithm,digits,period";
+/// Header line of the secrets file (CSV). `period` is the TOTP step, 0 for HOTP; `mode` is
+/// `totp` or `hotp` (files written before HOTP support have no `mode` column: TOTP).
+pub const SECRETS_HEADER: &str = "user,pin,seed_base32,kind,algorithm,digits,period,mode";
 
 impl PopulatedUser {
     /// One CSV line of the secrets file (names, PINs and base32 contain no commas).
     pub fn csv_line(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             self.name,
             self.pin,
             self.seed_base32,
             self.kind.as_str(),
             self.algorithm.as_str(),
             self.digits,
-            self.period
+            match self.mode {
+                OtpMode::Totp { period } => period,
+                OtpMode::Hotp => 0,
+            },
+            match self.mode {
+                OtpMode::Totp { .. } => "totp",
+                OtpMode::Hotp => "hotp",
+            }
         )
     }
 }
@@ -77,7 +85,8 @@ fn random_pin(rng: &mut StdRng, len: usize) -> String {
 }
 
 impl Admin<'_> {
-    /// Creates `opts.users` users with one TOTP token each (SHA-1, 6 digits), in transactions
+    /// Creates `opts.users` users with one TOTP or HOTP token each (SHA-1, 6 digits; HOTP
+    /// counters start at 0, the store's default for a new token), in transactions
     /// of [`BULK_CHUNK`] users; calls `progress(done)` after each. Returns the secrets, in user
     /// order. Writes one audit record for the whole run. A name or serial that is already taken
     /// fails its chunk (earlier chunks stay).
@@ -93,10 +102,12 @@ impl Admin<'_> {
                 opts.domain
             )));
         }
-        if opts.period != 30 && opts.period != 60 {
-            return Err(AdminError::Invalid(
-                "period must be 30 or 60 seconds".into(),
-            ));
+        if let OtpMode::Totp { period } = opts.mode {
+            if period != 30 && period != 60 {
+                return Err(AdminError::Invalid(
+                    "period must be 30 or 60 seconds".into(),
+                ));
+            }
         }
         let prefix = self.norm(&opts.prefix);
         if prefix.is_empty() || prefix.len() > 200 || prefix.chars().any(|c| c.is_control()) {
@@ -150,7 +161,7 @@ impl Admin<'_> {
                     kind: opts.kind,
                     algorithm,
                     digits,
-                    period: opts.period,
+                    mode: opts.mode,
                 });
                 batch.push(NewUserWithToken {
                     name,
@@ -162,9 +173,7 @@ impl Admin<'_> {
                         kind: opts.kind,
                         algorithm,
                         digits,
-                        mode: OtpMode::Totp {
-                            period: opts.period,
-                        },
+                        mode: opts.mode,
                         seed_enc,
                         expires_at: None,
                         pin_hash,

@@ -400,10 +400,13 @@ fn populate_creates_users_that_log_in_with_the_secrets_file() {
     let (mut daemon, addr) = start_daemon(&cfg);
     let step = now_step();
     for row in rows.iter().take(3) {
-        let [user, pin, seed, kind, alg, digits, period] = row.as_slice() else {
+        let [user, pin, seed, kind, alg, digits, period, mode] = row.as_slice() else {
             panic!("bad row {row:?}");
         };
-        assert_eq!((*kind, *alg, *digits, *period), ("pin", "sha1", "6", "30"));
+        assert_eq!(
+            (*kind, *alg, *digits, *period, *mode),
+            ("pin", "sha1", "6", "30", "totp")
+        );
         let seed = tokengate::otp::base32::decode(seed).unwrap();
         let value =
             tokengate::otp::hotp(&seed, step as u64, 6, tokengate::model::HashAlgorithm::Sha1);
@@ -414,6 +417,79 @@ fn populate_creates_users_that_log_in_with_the_secrets_file() {
             "{user}"
         );
     }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+#[test]
+fn populate_hotp_creates_counter_tokens_that_accept_codes_in_counter_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, "");
+    let secrets = dir.path().join("secrets.csv");
+    let secrets_arg = secrets.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--mode", "motp"], "--mode must be totp or hotp"),
+        (
+            vec!["--mode", "hotp", "--period", "30"],
+            "--period is for TOTP",
+        ),
+    ] {
+        let mut all = vec!["populate", "--users", "3", "--secrets-out", secrets_arg];
+        all.extend(args);
+        let (ok, _, err) = cli(&cfg, &all);
+        assert!(!ok && err.contains(want), "{err}");
+        assert!(!secrets.exists());
+    }
+    let (ok, out, err) = cli(
+        &cfg,
+        &[
+            "--json",
+            "populate",
+            "--users",
+            "4",
+            "--mode",
+            "hotp",
+            "--prefix",
+            "ht",
+            "--secrets-out",
+            secrets_arg,
+        ],
+    );
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (summary["users"].as_u64(), summary["mode"].as_str()),
+        (Some(4), Some("hotp"))
+    );
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    assert!(text.contains("user,pin,seed_base32,kind,algorithm,digits,period,mode\n"));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("user,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    let (ok, out, _) = cli(&cfg, &["--json", "token", "show", "HT-0000003"]);
+    assert!(ok && out.contains("hotp"), "{out}");
+
+    let (mut daemon, addr) = start_daemon(&cfg);
+    let [user, pin, seed, kind, alg, digits, period, mode] = rows[0].as_slice() else {
+        panic!("bad row {:?}", rows[0]);
+    };
+    assert_eq!(
+        (*kind, *alg, *digits, *period, *mode),
+        ("pin", "sha1", "6", "0", "hotp")
+    );
+    let seed = tokengate::otp::base32::decode(seed).unwrap();
+    let code = |counter: u64| {
+        let v = tokengate::otp::hotp(&seed, counter, 6, tokengate::model::HashAlgorithm::Sha1);
+        format!("{pin}{}", tokengate::otp::Code::new(v, 6))
+    };
+    // Counters start at 0; a used counter is a replay; skipped counters are tolerated.
+    assert_eq!(login(addr, user, &code(0)), "Access-Accept");
+    assert_eq!(login(addr, user, &code(1)), "Access-Accept");
+    assert_eq!(login(addr, user, &code(1)), "Access-Reject");
+    assert_eq!(login(addr, user, &code(4)), "Access-Accept");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
