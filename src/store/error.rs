@@ -49,6 +49,9 @@ pub enum StoreError {
     /// Any other database or connection error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the group-commit writer's own SQLite connection (`store::fast`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The group-commit writer could not run this group because the whole batch failed with an
     /// error that is not the group's own (connection lost, pool timed out, writer stopped). The
     /// same error is shared by every group of that batch, hence the `Arc`.
@@ -85,6 +88,16 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(db)) => {
                 is_statement_db_error(db.as_ref(), backend)
             }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                is_statement_sqlite_code(e.extended_code)
+            }
+            StoreError::Sqlite(e) => matches!(
+                e,
+                rusqlite::Error::ToSqlConversionFailure(_)
+                    | rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+            ),
             StoreError::Database(e) => matches!(
                 e,
                 sqlx::Error::ColumnDecode { .. }
@@ -115,11 +128,14 @@ fn is_statement_db_error(db: &dyn sqlx::error::DatabaseError, backend: Backend) 
         Backend::Postgres => ["22", "23", "42"]
             .iter()
             .any(|class| code.starts_with(class)),
-        // SQLite's (extended) result code in decimal; the primary code is the low byte:
-        // 1 = generic error (syntax, missing table), 18 = too big, 19 = constraint (including
-        // the STRICT-table datatype check), 20 = type mismatch, 25 = bind index out of range.
-        Backend::Sqlite => code
-            .parse::<u32>()
-            .is_ok_and(|n| matches!(n & 0xff, 1 | 18 | 19 | 20 | 25)),
+        // SQLite's (extended) result code in decimal.
+        Backend::Sqlite => code.parse::<i32>().is_ok_and(is_statement_sqlite_code),
     }
+}
+
+/// SQLite's (extended) result code; the primary code is the low byte: 1 = generic error
+/// (syntax, missing table), 18 = too big, 19 = constraint (including the STRICT-table datatype
+/// check), 20 = type mismatch, 25 = bind index out of range.
+fn is_statement_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 1 | 18 | 19 | 20 | 25)
 }

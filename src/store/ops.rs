@@ -269,7 +269,7 @@ fn bind_audit<'q>(q: AnyQuery<'q>, r: &'q AuditRecord) -> AnyQuery<'q> {
 }
 
 /// Number of values [`bind_audit`] binds per record.
-const AUDIT_PARAMS: usize = 8;
+pub(crate) const AUDIT_PARAMS: usize = 8;
 
 /// Inserts one audit record; returns the rows changed (1).
 pub(crate) async fn insert_audit(
@@ -301,7 +301,7 @@ async fn insert_audits(
 }
 
 /// One replay compare-and-set, batched: `(token_id, step, drift)`.
-type Advance = (TokenId, i64, i64);
+pub(crate) type Advance = (TokenId, i64, i64);
 
 /// Runs many [`WriteOp::AdvanceStep`] guards as multi-row statements
 /// (`UPDATE tokens … FROM (VALUES …) … WHERE last_step < step RETURNING id`) and returns the
@@ -334,7 +334,7 @@ async fn advance_steps(
 
 /// The statements the group commit runs with many rows at once.
 #[derive(Clone, Copy)]
-enum Stmt {
+pub(crate) enum Stmt {
     AdvanceSteps,
     InsertAudit,
 }
@@ -347,7 +347,7 @@ const MAX_ROWS_PER_STATEMENT: usize = 64;
 /// [`MAX_ROWS_PER_STATEMENT`] that fits `n`. Only seven statement texts per kind exist, so they
 /// stay in each connection's prepared-statement cache; a batch of `n` rows takes at most
 /// `n / 64 + 6` statements.
-fn chunk_len(n: usize) -> usize {
+pub(crate) fn chunk_len(n: usize) -> usize {
     if n >= MAX_ROWS_PER_STATEMENT {
         MAX_ROWS_PER_STATEMENT
     } else {
@@ -357,7 +357,7 @@ fn chunk_len(n: usize) -> usize {
 }
 
 /// The SQL text of `stmt` for `rows` rows (a power of two up to 64) on `backend`, built once.
-fn multi_row_sql(backend: Backend, stmt: Stmt, rows: usize) -> &'static str {
+pub(crate) fn multi_row_sql(backend: Backend, stmt: Stmt, rows: usize) -> &'static str {
     type Texts = [[String; 7]; 2];
     static TEXTS: OnceLock<[Texts; 2]> = OnceLock::new();
     let texts = TEXTS.get_or_init(|| {
@@ -421,7 +421,7 @@ pub(crate) async fn clear_emergency(
 
 /// True when a guard follows a non-guard op, so a failing guard would leave earlier writes
 /// behind unless the group runs inside a savepoint.
-fn needs_savepoint(group: &[WriteOp]) -> bool {
+pub(crate) fn needs_savepoint(group: &[WriteOp]) -> bool {
     let first_non_guard = group.iter().position(|op| !op.is_guard());
     match first_non_guard {
         Some(i) => group.iter().skip(i).any(WriteOp::is_guard),
@@ -433,7 +433,7 @@ fn needs_savepoint(group: &[WriteOp]) -> bool {
 /// compare-and-set: the group's first op, its only guard, and the only `AdvanceStep` of its token
 /// in the whole batch (so running it before the other groups' ops cannot change any answer).
 /// Other groups run op by op.
-fn batchable_advances(groups: &[Vec<WriteOp>]) -> Vec<Option<Advance>> {
+pub(crate) fn batchable_advances(groups: &[Vec<WriteOp>]) -> Vec<Option<Advance>> {
     let mut per_token: HashMap<TokenId, u32> = HashMap::new();
     for op in groups.iter().flatten() {
         if let WriteOp::AdvanceStep { token_id, .. } = op {

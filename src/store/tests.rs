@@ -2232,3 +2232,91 @@ async fn bulk_create_is_all_or_nothing_on_a_taken_name_or_serial() {
         store.close().await;
     }
 }
+
+/// The writer's own SQLite connection (`store::fast`) must give exactly the answers and leave
+/// exactly the rows that `Store::apply_batch` (sqlx) does, for every op it takes: the batched
+/// replay guard (won, replayed, two advances of one token in one batch), plain updates, a guard
+/// after a write (savepoint rolled back) and audit rows only for the groups that committed.
+#[tokio::test]
+async fn fast_writer_and_sqlx_apply_the_same_batch_identically() {
+    let (a, _da) = fresh_sqlite_store().await;
+    let (b, _db) = fresh_sqlite_store().await;
+    let mut fast = a.fast_writer().expect("a SQLite file store").unwrap();
+    let mut outcomes = Vec::new();
+    for (store, use_fast) in [(&a, true), (&b, false)] {
+        let (u1, t1) = user_with_token(store, "ann").await;
+        let (_u2, t2) = user_with_token(store, "bob").await;
+        store
+            .apply_batch(&[vec![advance(t2.id, 50)]])
+            .await
+            .unwrap();
+        let batch = vec![
+            vec![advance(t1.id, 10), WriteOp::Audit(audit(1, "ann", "ok"))],
+            vec![
+                advance(t2.id, 40),
+                WriteOp::Audit(audit(2, "bob", "replay")),
+            ],
+            vec![WriteOp::Audit(audit(3, "nobody", "unknown_user"))],
+            vec![
+                WriteOp::TouchToken { token_id: t2.id },
+                WriteOp::SetTokenBadCount {
+                    token_id: t2.id,
+                    bad_count: 3,
+                },
+                WriteOp::Audit(audit(4, "bob", "bad_passcode")),
+            ],
+            vec![
+                WriteOp::SetUserFailures {
+                    user_id: u1.id,
+                    fail_count: 2,
+                    fail_window_start: 7,
+                    locked: true,
+                    locked_at: Some(8),
+                },
+                WriteOp::ConsumeChallenge {
+                    state: "no-such-state".into(),
+                },
+                WriteOp::Audit(audit(5, "ann", "rolled_back")),
+            ],
+            vec![advance(t2.id, 60), WriteOp::Audit(audit(6, "bob", "ok"))],
+            vec![
+                advance(t2.id, 60),
+                WriteOp::Audit(audit(7, "bob", "same step")),
+            ],
+        ];
+        let results = if use_fast {
+            assert!(crate::store::fast::FastWriter::supports(&batch));
+            fast.apply_batch(&batch).unwrap()
+        } else {
+            store.apply_batch(&batch).await.unwrap()
+        };
+        let ann = store.user_by_name("ann").await.unwrap().unwrap();
+        let t2 = store.token_by_serial("T-bob").await.unwrap().unwrap();
+        let audits: Vec<(i64, String)> = store
+            .audit_since(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.at, r.reason))
+            .collect();
+        outcomes.push((
+            results,
+            last_step(store, "T-ann").await,
+            t2.last_step,
+            t2.bad_count,
+            (ann.fail_count, ann.locked),
+            audits,
+        ));
+    }
+    assert_eq!(
+        outcomes[0].0,
+        [true, false, true, true, false, true, false],
+        "fast writer results"
+    );
+    assert_eq!(
+        outcomes[0], outcomes[1],
+        "fast writer (left) vs sqlx (right)"
+    );
+    // The rolled-back group left nothing: ann is not locked.
+    assert_eq!(outcomes[0].4, (0, false));
+}

@@ -14,14 +14,17 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection};
+use sqlx::Any;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
-use super::{Store, StoreError, WriteOp};
+use std::future::Future;
+
+use super::fast::FastWriter;
+use super::{Backend, Store, StoreError, WriteOp};
 use crate::stats::{AtomicHistogram, BatchGroups, CommitNanos};
 
 /// Counters of the writer, shared through an `Arc` for the metrics endpoint.
@@ -95,7 +98,14 @@ impl WriterHandle {
     pub fn spawn(store: Store, max_groups: usize, queue: usize) -> (WriterHandle, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, rx, max_groups.max(1), Arc::clone(&stats)));
+        let main = tokio::runtime::Handle::current();
+        let max_groups = max_groups.max(1);
+        let task = match store.backend() {
+            Backend::Sqlite => {
+                spawn_on_own_thread(run(store, rx, max_groups, Arc::clone(&stats), main))
+            }
+            Backend::Postgres => tokio::spawn(run(store, rx, max_groups, Arc::clone(&stats), main)),
+        };
         (WriterHandle { queue: tx, stats }, task)
     }
 
@@ -154,6 +164,37 @@ impl WriterHandle {
     }
 }
 
+/// Runs the SQLite writer loop on a thread of its own with a single-threaded runtime, and
+/// returns a handle that completes when it has finished.
+///
+/// Why: sqlx runs each SQLite connection on a worker thread and every statement is a round
+/// trip to it (four per batch). On the shared runtime, each time the worker answers, the writer
+/// task waits in a run queue behind the receive loops, which decide up to a budget of datagrams
+/// before yielding: that wait, four times per batch, was most of a commit's time at peak load.
+/// On its own thread the writer is woken directly. Replies still go out on the shared runtime
+/// (see `fan_outs` in [`run`]).
+fn spawn_on_own_thread(writer: impl Future<Output = ()> + Send + 'static) -> JoinHandle<()> {
+    let (finished, wait) = oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("tokengate-writer".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(writer),
+                Err(e) => tracing::error!(error = %e, "store writer: no runtime; writes fail"),
+            }
+            _ = finished.send(());
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "store writer: thread not started; writes fail");
+    }
+    tokio::spawn(async move {
+        _ = wait.await;
+    })
+}
+
 /// The writer loop: wait for one group, take whatever else is already queued (up to
 /// `max_groups`), commit them together, answer everyone, repeat. Ends when all handles are gone
 /// and the queue is empty.
@@ -162,12 +203,12 @@ async fn run(
     mut queue: mpsc::Receiver<Job>,
     max_groups: usize,
     stats: Arc<WriterStats>,
+    main: tokio::runtime::Handle,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_groups);
-    // The writer's own connection; dropped after a failure that is not a statement's (it may be
-    // broken) and taken again for the next batch.
-    let mut conn: Option<PoolConnection<Any>> = None;
-    let keep = store.writer_keeps_connection();
+    let mut conns = Conns::new(store);
+    // Answers of committed batches being sent on other tasks; all are awaited before exiting.
+    let mut fan_outs = JoinSet::new();
     while let Some(first) = queue.recv().await {
         jobs.push(first);
         while jobs.len() < max_groups {
@@ -185,70 +226,165 @@ async fn run(
         stats.last_batch_size.store(n, Ordering::Relaxed);
         stats.max_batch_size.fetch_max(n, Ordering::Relaxed);
         stats.batch_size.observe(n);
-        let batch = std::mem::take(&mut jobs);
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match store.writer_connection().await {
-                Ok(c) => conn.insert(c),
-                Err(err) => {
-                    stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %err, "store writer: no connection");
-                    let shared = Arc::new(err);
-                    for job in batch {
-                        job.reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
-                    }
-                    continue;
-                }
-            },
-        };
-        if !commit(&store, c, batch, &stats).await || !keep {
-            conn = None;
-        }
+        while fan_outs.try_join_next().is_some() {}
+        commit(
+            &mut conns,
+            std::mem::take(&mut jobs),
+            &stats,
+            (&mut fan_outs, &main),
+        )
+        .await;
     }
+    while fan_outs.join_next().await.is_some() {}
+    conns.close().await;
     tracing::debug!("store writer: all handles dropped, queue flushed, exiting");
 }
 
-/// Commits one batch on `conn` and answers its submitters. Returns false when the connection
-/// should be replaced (a failure that was not a statement's).
+/// After the writer's own SQLite connection failed to open, how long it uses sqlx alone.
+const FAST_RETRY: Duration = Duration::from_secs(10);
+
+/// The writer's connections: on a SQLite file, its own `rusqlite` connection ([`FastWriter`])
+/// for the packet path's batches; otherwise (and for batches that connection does not take) a
+/// pooled sqlx connection it keeps. Either is dropped after a failure that is not a
+/// statement's (it may be broken) and opened again for the next batch.
+struct Conns {
+    store: Store,
+    /// Whether the pooled connection is kept between batches.
+    keep: bool,
+    sqlx: Option<PoolConnection<Any>>,
+    fast: Option<FastWriter>,
+    /// Set after the own connection failed to open: sqlx alone until then.
+    fast_retry_at: Option<Instant>,
+}
+
+impl Conns {
+    fn new(store: Store) -> Conns {
+        Conns {
+            keep: store.writer_keeps_connection(),
+            store,
+            sqlx: None,
+            fast: None,
+            fast_retry_at: None,
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    /// The own SQLite connection, opened if needed; `None` when there is none to use.
+    fn fast(&mut self) -> Option<&mut FastWriter> {
+        if self.fast.is_none() {
+            if self.fast_retry_at.is_some_and(|t| Instant::now() < t) {
+                return None;
+            }
+            match self.store.fast_writer()? {
+                Ok(f) => {
+                    self.fast_retry_at = None;
+                    self.fast = Some(f);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "store writer: own SQLite connection failed; using the pool");
+                    self.fast_retry_at = Some(Instant::now() + FAST_RETRY);
+                    return None;
+                }
+            }
+        }
+        self.fast.as_mut()
+    }
+
+    /// Applies one batch (see [`Store::apply_batch`]).
+    async fn apply(&mut self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
+        let backend = self.backend();
+        if self.store.is_closed() {
+            // The own connection would still work: a closed store takes no more writes.
+            self.fast = None;
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
+        if FastWriter::supports(groups) {
+            if let Some(fast) = self.fast() {
+                let result = fast.apply_batch(groups);
+                if result
+                    .as_ref()
+                    .is_err_and(|e| !e.is_statement_error(backend))
+                {
+                    self.fast = None;
+                }
+                return result;
+            }
+        }
+        let conn = match self.sqlx.as_mut() {
+            Some(c) => c,
+            None => self.sqlx.insert(self.store.writer_connection().await?),
+        };
+        let result = self.store.apply_batch_on(conn, groups).await;
+        if !self.keep
+            || result
+                .as_ref()
+                .is_err_and(|e| !e.is_statement_error(backend))
+        {
+            self.sqlx = None;
+        }
+        result
+    }
+
+    /// Closes the pooled connection here, on the runtime that opened it, rather than handing
+    /// it back to the pool.
+    async fn close(&mut self) {
+        if let Some(c) = self.sqlx.take() {
+            _ = c.close().await;
+        }
+        self.fast = None;
+    }
+}
+
+/// Commits one batch and answers its submitters.
 async fn commit(
-    store: &Store,
-    conn: &mut AnyConnection,
+    conns: &mut Conns,
     jobs: Vec<Job>,
     stats: &WriterStats,
-) -> bool {
+    (fan_outs, main): (&mut JoinSet<()>, &tokio::runtime::Handle),
+) {
     let (groups, replies): (Vec<Vec<WriteOp>>, Vec<_>) =
         jobs.into_iter().map(|j| (j.group, j.reply)).unzip();
+    let replies_are_heavy = replies.iter().any(|r| matches!(r, Reply::Callback(_)));
     let started = Instant::now();
-    let outcome = store.apply_batch_on(conn, &groups).await;
+    let outcome = conns.apply(&groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     stats.commit_nanos_total.fetch_add(nanos, Ordering::Relaxed);
     stats.commit_latency.observe(nanos);
     match outcome {
         Ok(results) => {
-            crate::audit::emit_committed(&groups, &results);
-            for (reply, ok) in replies.into_iter().zip(results.iter()) {
-                reply.send(Ok(*ok));
+            let fan_out = move || {
+                crate::audit::emit_committed(&groups, &results);
+                for (reply, ok) in replies.into_iter().zip(results.iter()) {
+                    reply.send(Ok(*ok));
+                }
+            };
+            // Callbacks encode and send replies (a few µs each): that runs on the shared
+            // runtime while this task starts the next transaction.
+            if replies_are_heavy {
+                fan_outs.spawn_on(async move { fan_out() }, main);
+            } else {
+                fan_out();
             }
-            true
         }
         Err(err) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-            let statement = err.is_statement_error(store.backend());
             if groups.len() == 1 {
                 if let Some(reply) = replies.into_iter().next() {
                     reply.send(Err(err));
                 }
-                return statement;
+                return;
             }
             tracing::warn!(groups = groups.len(), error = %err, "store batch failed");
-            if statement {
-                retry_one_by_one(store, conn, groups, replies).await
+            if err.is_statement_error(conns.backend()) {
+                retry_one_by_one(conns, groups, replies).await;
             } else {
                 let shared = Arc::new(err);
                 for reply in replies {
                     reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
-                false
             }
         }
     }
@@ -256,24 +392,16 @@ async fn commit(
 
 /// After a batch failed because of some group's statement: runs each group in its own
 /// transaction, so only the faulty one gets the error. Stops at the first error that is not a
-/// statement's and fails the rest with it (returning false: replace the connection).
-async fn retry_one_by_one(
-    store: &Store,
-    conn: &mut AnyConnection,
-    groups: Vec<Vec<WriteOp>>,
-    replies: Vec<Reply>,
-) -> bool {
+/// statement's and fails the rest with it.
+async fn retry_one_by_one(conns: &mut Conns, groups: Vec<Vec<WriteOp>>, replies: Vec<Reply>) {
     let mut pending = groups.into_iter().zip(replies);
     while let Some((group, reply)) = pending.next() {
-        match store
-            .apply_batch_on(conn, std::slice::from_ref(&group))
-            .await
-        {
+        match conns.apply(std::slice::from_ref(&group)).await {
             Ok(results) => {
                 crate::audit::emit_committed(std::slice::from_ref(&group), &results);
                 reply.send(Ok(results.first().copied().unwrap_or(true)));
             }
-            Err(err) if err.is_statement_error(store.backend()) => {
+            Err(err) if err.is_statement_error(conns.backend()) => {
                 reply.send(Err(err));
             }
             Err(err) => {
@@ -282,9 +410,8 @@ async fn retry_one_by_one(
                 for (_, reply) in pending.by_ref() {
                     reply.send(Err(StoreError::Batch(Arc::clone(&shared))));
                 }
-                return false;
+                return;
             }
         }
     }
-    true
 }
