@@ -1491,6 +1491,12 @@ async fn sqlite_pragmas(
     conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
         .await?;
     if !memory {
+        // 1 KiB pages instead of 4: the packet path updates one small token row per Accept, at
+        // random, and SQLite writes each changed page whole into the WAL (and the checkpoint
+        // writes it again into the file), so smaller pages cut both. Measured: 1.3x the peak
+        // throughput, 0.75x the CPU per request (bench/README.md). Only takes effect on a new,
+        // empty file (before WAL mode and the first table); existing files keep their size.
+        conn.execute("PRAGMA page_size = 1024").await?;
         conn.execute("PRAGMA journal_mode = WAL").await?;
     }
     // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and an

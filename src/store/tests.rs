@@ -121,6 +121,13 @@ async fn sqlite_connections_are_wal_synchronous_full_with_busy_timeout() {
         .unwrap()
         .get(0);
     assert_eq!(busy, 5000);
+    // 1 KiB pages: a replay-guard update rewrites a quarter of the bytes in the WAL.
+    let page: i64 = sqlx::query("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(page, 1024, "page_size of a new file");
     let fk: i64 = sqlx::query("PRAGMA foreign_keys")
         .fetch_one(&mut *conn)
         .await
