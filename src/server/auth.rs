@@ -2,8 +2,10 @@
 //!
 //! For each request: resolve the user from the moka cache (loading and decrypting from the
 //! store on a miss), lock that user's slot (so two requests for one user never decide on the same
-//! state), run the pure engine on a copy, submit the engine's writes to the group-commit writer
-//! and wait until they are durable, and only then keep the copy and return the decision. When a
+//! state), run the pure engine on a copy, submit the engine's writes to the group-commit writer,
+//! and once they are durable keep the copy and hand the decision to the caller's completion
+//! ([`AuthDone`]; `authenticate` wraps that in a future). `authenticate_now` does all of it
+//! without awaiting when nothing has to be waited for (the RADIUS fast path). When a
 //! guard fails (the replay CAS or a single-use State lost a race to another request or another
 //! instance), the copy is discarded, the user reloaded from the database and the attempt
 //! recorded as a failure. Nothing here waits on a slow hash: PINs and codes use keyed hashes.

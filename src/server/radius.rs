@@ -4,8 +4,10 @@
 //! Order per datagram (SPEC §10 steps 1–2): known client → decode → Message-Authenticator (verified
 //! when present; required by client policy, for Status-Server, EAP-Message and, for exempt clients,
 //! Proxy-State) → duplicate cache (RFC 5080: same source address and port, Identifier and Request
-//! Authenticator get the same bytes; one still in flight is dropped) → bounded task → engine →
-//! reply with Message-Authenticator first. Every drop is counted with its reason; no input panics.
+//! Authenticator get the same bytes; one still in flight is dropped) → in-flight limit → engine
+//! (on the receive loop when the user is cached and idle, else on a task) → group commit → reply
+//! with Message-Authenticator first, sent from the commit's completion (`ReplyTo`). Every drop
+//! is counted with its reason; no input panics.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -37,7 +39,7 @@ const RECV_BUFFER_BYTES: usize = 4 << 20;
 /// the same port with `SO_REUSEPORT`, so the kernel spreads clients over several receive loops
 /// (it keeps each client's address and port on one socket, so its retransmissions meet the same
 /// loop). The first socket fixes the port when `addr` asks for port 0. Each socket gets a
-/// [`RECV_BUFFER_BYTES`] receive buffer (best effort).
+/// `RECV_BUFFER_BYTES` receive buffer (best effort).
 pub fn bind_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut sockets = Vec::with_capacity(cores.min(4));

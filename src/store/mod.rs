@@ -114,7 +114,7 @@ pub struct StoreOptions {
     /// SQLite files only: run WAL checkpoints on a background task this often instead of in
     /// the connection that happens to commit past the WAL size limit. The gateway sets it so
     /// that no group commit (and so no Accept) waits for a checkpoint; short-lived commands
-    /// keep SQLite's automatic checkpoints. See [`checkpoint_loop`].
+    /// keep SQLite's automatic checkpoints. See `checkpoint_loop`.
     pub background_checkpoint: Option<Duration>,
 }
 
@@ -368,7 +368,7 @@ impl Store {
     }
 
     /// A pooled connection for the group-commit writer to keep (see [`Store::apply_batch_on`]).
-    /// On SQLite its page cache is raised to [`SQLITE_WRITER_CACHE_KIB`], so the token pages the
+    /// On SQLite its page cache is raised to `SQLITE_WRITER_CACHE_KIB`, so the token pages the
     /// replay guards update are found in memory instead of being read back from the file.
     pub async fn writer_connection(&self) -> Result<PoolConnection<Any>, StoreError> {
         let mut conn = self.pool.acquire().await?;
