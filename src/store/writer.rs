@@ -102,11 +102,9 @@ impl WriterHandle {
         let max_groups = max_groups.max(1);
         let task = match store.backend() {
             Backend::Sqlite => {
-                spawn_on_own_thread(run(store, rx, max_groups, Arc::clone(&stats), main, true))
+                spawn_on_own_thread(run(store, rx, max_groups, Arc::clone(&stats), main))
             }
-            Backend::Postgres => {
-                tokio::spawn(run(store, rx, max_groups, Arc::clone(&stats), main, false))
-            }
+            Backend::Postgres => tokio::spawn(run(store, rx, max_groups, Arc::clone(&stats), main)),
         };
         (WriterHandle { queue: tx, stats }, task)
     }
@@ -206,27 +204,19 @@ async fn run(
     max_groups: usize,
     stats: Arc<WriterStats>,
     main: tokio::runtime::Handle,
-    pace: bool,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_groups);
     let mut conns = Conns::new(store);
     // Answers of committed batches being sent on other tasks; all are awaited before exiting.
     let mut fan_outs = JoinSet::new();
-    let mut last_commit: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         jobs.push(first);
-        drain(&mut queue, &mut jobs, max_groups);
-        if pace && jobs.len() < max_groups {
-            // On its own thread the writer may sleep: when the previous transaction began less
-            // than MIN_COMMIT_INTERVAL ago, wait for the rest of it and take what arrived.
-            if let Some(wait) =
-                last_commit.and_then(|t| MIN_COMMIT_INTERVAL.checked_sub(t.elapsed()))
-            {
-                std::thread::sleep(wait);
-                drain(&mut queue, &mut jobs, max_groups);
+        while jobs.len() < max_groups {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
             }
         }
-        last_commit = Some(Instant::now());
         let n = jobs.len() as u64;
         stats
             .queue_depth
@@ -248,24 +238,6 @@ async fn run(
     while fan_outs.join_next().await.is_some() {}
     conns.close().await;
     tracing::debug!("store writer: all handles dropped, queue flushed, exiting");
-}
-
-/// Shortest time between the starts of two transactions of the SQLite writer under load. Each
-/// commit has a fixed cost (fsync, thread wake-ups: about 140 µs of CPU here) shared by its
-/// batch; without a floor, an open-loop load of 10,000/s made 4,000 commits/s of 2–3 requests
-/// and doubled the CPU per request, saturating a 2-core machine at half the closed-loop peak.
-/// A request arriving at an idle writer never waits; under load a request waits at most this
-/// much longer.
-const MIN_COMMIT_INTERVAL: Duration = Duration::from_micros(400);
-
-/// Moves what is queued into `jobs`, up to `max_groups`.
-fn drain(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, max_groups: usize) {
-    while jobs.len() < max_groups {
-        match queue.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(_) => break,
-        }
-    }
 }
 
 /// After the writer's own SQLite connection failed to open, how long it uses sqlx alone.
