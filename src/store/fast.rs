@@ -20,10 +20,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use super::ops::{batchable_advances, chunk_len, multi_row_sql, needs_savepoint, Advance, Stmt};
+use super::ops::{
+    batchable_advances, chunk_len, multi_row_sql, needs_savepoint, remaining_ops, Advance, Stmt,
+};
 use super::{
     rows, Backend, StoreError, WalRestart, WriteOp, SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB,
 };
@@ -104,15 +106,9 @@ impl FastWriter {
         let mut audits = Vec::with_capacity(groups.len());
         let mut results = Vec::with_capacity(groups.len());
         for (group, lead) in groups.iter().zip(&leads) {
-            let ops = match lead {
-                None => group.as_slice(),
-                Some((token_id, _, _)) if advanced.contains(token_id) => {
-                    group.get(1..).unwrap_or_default()
-                }
-                Some(_) => {
-                    results.push(false);
-                    continue;
-                }
+            let Some(ops) = remaining_ops(group, lead, &advanced) else {
+                results.push(false);
+                continue;
             };
             results.push(run_group(&tx, ops, &mut audits)?);
         }
@@ -188,18 +184,25 @@ fn insert_audits(tx: &Transaction<'_>, records: &[&AuditRecord]) -> Result<(), S
     Ok(())
 }
 
-/// One audit record's values in `AUDIT_COLS` order (as `ops::bind_audit` binds them).
-fn audit_values(r: &AuditRecord) -> [Value; super::ops::AUDIT_PARAMS] {
-    let opt = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+/// One audit record's values in `AUDIT_COLS` order (as `ops::bind_audit` binds them),
+/// borrowed: no copy of the record's strings.
+fn audit_values(r: &AuditRecord) -> [ToSqlOutput<'_>; super::ops::AUDIT_PARAMS] {
+    fn text(s: &str) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+    }
+    fn opt(s: &Option<String>) -> ToSqlOutput<'_> {
+        s.as_deref()
+            .map_or(ToSqlOutput::Borrowed(ValueRef::Null), text)
+    }
     [
-        Value::Integer(r.at),
+        ToSqlOutput::Borrowed(ValueRef::Integer(r.at)),
         opt(&r.actor),
-        Value::Text(r.user_name.clone()),
+        text(&r.user_name),
         opt(&r.client),
-        Value::Text(r.protocol.clone()),
-        Value::Text(r.method.clone()),
-        Value::Text(r.result.clone()),
-        Value::Text(r.reason.clone()),
+        text(&r.protocol),
+        text(&r.method),
+        text(&r.result),
+        text(&r.reason),
     ]
 }
 

@@ -460,6 +460,23 @@ pub(crate) fn batchable_advances(groups: &[Vec<WriteOp>]) -> Vec<Option<Advance>
         .collect()
 }
 
+/// What of `group` is still to run once the batch's multi-row replay guard has run: all of it
+/// when its lead was not batched, the rest when its lead advanced, `None` (the group failed)
+/// when it did not. Shared with `store::fast` so both writers judge groups alike.
+pub(crate) fn remaining_ops<'g>(
+    group: &'g [WriteOp],
+    lead: &Option<Advance>,
+    advanced: &HashSet<TokenId>,
+) -> Option<&'g [WriteOp]> {
+    match lead {
+        None => Some(group),
+        Some((token_id, _, _)) if advanced.contains(token_id) => {
+            Some(group.get(1..).unwrap_or_default())
+        }
+        Some(_) => None,
+    }
+}
+
 /// Runs one group's ops in order inside the batch transaction, except audit records, which are
 /// pushed to `audits` for one multi-row insert at the end. Returns false when a guard changed no
 /// row: the group's later ops are skipped and, when earlier writes exist, rolled back to a
@@ -552,15 +569,9 @@ impl Store {
         let mut audits = Vec::with_capacity(groups.len());
         let mut results = Vec::with_capacity(groups.len());
         for (group, lead) in groups.iter().zip(&leads) {
-            let ops = match lead {
-                None => group.as_slice(),
-                Some((token_id, _, _)) if advanced.contains(token_id) => {
-                    group.get(1..).unwrap_or_default()
-                }
-                Some(_) => {
-                    results.push(false);
-                    continue;
-                }
+            let Some(ops) = remaining_ops(group, lead, &advanced) else {
+                results.push(false);
+                continue;
             };
             results.push(run_group(&mut tx, ops, &mut audits).await?);
         }

@@ -2240,12 +2240,12 @@ async fn bulk_create_is_all_or_nothing_on_a_taken_name_or_serial() {
     }
 }
 
-/// The writer's own SQLite connection (`store::fast`) must give exactly the answers and leave
+/// the writer's own SQLite connection (`store::fast`) must give exactly the answers and leave
 /// exactly the rows that `Store::apply_batch` (sqlx) does, for every op it takes: the batched
 /// replay guard (won, replayed, two advances of one token in one batch), plain updates, a guard
 /// after a write (savepoint rolled back) and audit rows only for the groups that committed.
 #[tokio::test]
-async fn fast_writer_and_sqlx_apply_the_same_batch_identically() {
+async fn r1_fast_writer_and_sqlx_apply_the_same_batch_identically() {
     let (a, _da) = fresh_sqlite_store().await;
     let (b, _db) = fresh_sqlite_store().await;
     let mut fast = a.fast_writer().expect("a SQLite file store").unwrap();
