@@ -2327,3 +2327,89 @@ async fn r1_fast_writer_and_sqlx_apply_the_same_batch_identically() {
     // The rolled-back group left nothing: ann is not locked.
     assert_eq!(outcomes[0].4, (0, false));
 }
+
+/// Frames in the WAL of `store` now (a `PASSIVE` checkpoint's second column), from a pooled
+/// connection.
+async fn wal_frames(store: &Store) -> i64 {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(1)
+}
+
+/// `n` audit rows with long reasons through the writer's own connection, numbered from `*at`.
+fn bulk_audits(fast: &mut super::fast::FastWriter, at: &mut i64, n: usize) {
+    let long = "x".repeat(900);
+    let groups: Vec<Vec<WriteOp>> = (0..n)
+        .map(|_| {
+            *at += 1;
+            vec![WriteOp::Audit(audit(*at, &long, "bulk"))]
+        })
+        .collect();
+    fast.apply_batch(&groups).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpointer_has_the_own_writer_restart_the_wal_between_batches() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (store, db) = fresh_sqlite_store().await;
+    store.close().await;
+    // The background task's first tick runs at once; after that it stays out of the way and
+    // this test runs `checkpoint_once` itself.
+    let options = StoreOptions {
+        background_checkpoint: Some(std::time::Duration::from_secs(3600)),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(db.url(), &options).await.unwrap();
+    let mut fast = store.fast_writer().expect("a SQLite file store").unwrap();
+    assert_eq!(store.wal.writers.load(Relaxed), 1);
+    let mut at = 0;
+    bulk_audits(&mut fast, &mut at, 100);
+    // A reader's snapshot stands for commits that land while the checkpointer copies: a
+    // PASSIVE checkpoint cannot copy past it, so the WAL grows past the restart threshold.
+    let mut reader = store.pool.acquire().await.unwrap();
+    reader.execute("BEGIN").await.unwrap();
+    let seen: i64 = sqlx::query("SELECT COUNT(*) FROM audit")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, at);
+    let mut grown = 0;
+    while grown < SQLITE_WAL_RESTART_PAGES + 500 {
+        bulk_audits(&mut fast, &mut at, 100);
+        assert!(at < 50_000, "the WAL does not grow");
+        grown = wal_frames(&store).await;
+    }
+    // With the writer's own connection open, the checkpointer asks it instead of running a
+    // RESTART checkpoint (which would hold every commit back for the whole copy).
+    checkpoint_once(&store.pool, &store.wal).await.unwrap();
+    assert!(store.wal.wanted.load(Relaxed), "the writer was not asked");
+    reader.execute("COMMIT").await.unwrap();
+    drop(reader);
+    // The next batch takes the request: one PASSIVE checkpoint with no commit running copies
+    // the rest, and the batch's transaction starts the WAL over, so it holds only its frames.
+    // (Without the request, nothing has copied the frames written after the snapshot and the
+    // batch would append behind them.)
+    fast.apply_batch(&[vec![WriteOp::Audit(audit(at + 1, "ann", "ok"))]])
+        .unwrap();
+    at += 1;
+    assert!(!store.wal.wanted.load(Relaxed), "the request was not taken");
+    let after = wal_frames(&store).await;
+    assert!(
+        after < 50,
+        "WAL still {after} frames after the writer's checkpoint (was {grown})"
+    );
+    let rows: i64 = sqlx::query("SELECT COUNT(*) FROM audit")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, at, "rows lost on the way");
+    // Once the writer's connection is gone, nobody would take a request: the checkpointer
+    // restarts the WAL itself.
+    drop(fast);
+    assert_eq!(store.wal.writers.load(Relaxed), 0);
+    store.close().await;
+}
