@@ -101,6 +101,7 @@ rows = [
     ("server CPU per request (us)", "peak", cpu),
     ("peak p50 (us)", "peak", lambda x: x["latency"]["p50_us"]),
     ("peak p99.9 (us)", "peak", lambda x: x["latency"]["p999_us"]),
+    ("open-loop server CPU per request (us)", "rate", cpu),
     ("open-loop p50 (us)", "rate", lambda x: x["latency"]["p50_us"]),
     ("open-loop p99 (us)", "rate", lambda x: x["latency"]["p99_us"]),
     ("open-loop p99.9 (us)", "rate", lambda x: x["latency"]["p999_us"]),
@@ -108,10 +109,10 @@ rows = [
     ("open-loop timeouts", "rate", lambda x: x["counts"]["timeouts"]),
 ]
 print(f"\nbuild A vs build B: {users} users ({mode.upper()} tokens), {n} rounds, medians")
-print(f"{'measure':32} {'A':>12} {'B':>12} {'B/A':>7}")
+print(f"{'measure':38} {'A':>12} {'B':>12} {'B/A':>7}")
 for name, kind, f in rows:
     a, b = med(kind, "a", f), med(kind, "b", f)
-    print(f"{name:32} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):7.2f}")
+    print(f"{name:38} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):7.2f}")
 warn = sorted({f"{kind}/{who}: {m}" for kind in ("peak", "rate") for who in ("a", "b")
                for r in range(1, n + 1) for m in json.load(open(f"{w}/{kind}_{who}_{r}.json"))["warnings"]})
 if warn:

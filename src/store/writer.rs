@@ -338,6 +338,9 @@ impl Conns {
     }
 }
 
+/// Batches of at most this many groups are answered on the writer's thread (see [`commit`]).
+const INLINE_REPLIES: usize = 4;
+
 /// Commits one batch and answers its submitters.
 async fn commit(
     conns: &mut Conns,
@@ -348,6 +351,7 @@ async fn commit(
     let (groups, replies): (Vec<Vec<WriteOp>>, Vec<_>) =
         jobs.into_iter().map(|j| (j.group, j.reply)).unzip();
     let replies_are_heavy = replies.iter().any(|r| matches!(r, Reply::Callback(_)));
+    let groups_len = groups.len();
     let started = Instant::now();
     let outcome = conns.apply(&groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -361,10 +365,15 @@ async fn commit(
                     reply.send(Ok(*ok));
                 }
             };
-            // Callbacks encode and send replies (a few µs each): that runs on the shared
-            // runtime while this task starts the next transaction.
-            if replies_are_heavy {
+            // Callbacks encode and send replies (a few µs each). A few run here, in the shared
+            // runtime's context (what they spawn goes there): handing them over would cost a
+            // thread wake-up per commit, more than the replies themselves. Larger batches go to
+            // the shared runtime while this task starts the next transaction.
+            if replies_are_heavy && groups_len > INLINE_REPLIES {
                 fan_outs.spawn_on(async move { fan_out() }, main);
+            } else if replies_are_heavy {
+                let _runtime = main.enter();
+                fan_out();
             } else {
                 fan_out();
             }
