@@ -134,6 +134,7 @@ fn principal(pepper: &otp::Pepper) -> Principal {
             seed: Zeroizing::new(SEED.to_vec()),
             emergency: None,
             offline_code: None,
+            codes: otp::CodeCache::default(),
         }],
         fixed_passcode: None,
     }

@@ -37,7 +37,7 @@ use crate::model::{
     AuditRecord, AvailableRule, Challenge, ChallengeKind, EmergencyAccess, EmergencyKind,
     FixedPasscode, PinState, Token, TokenKind, User,
 };
-use crate::otp::Pepper;
+use crate::otp::{CodeCache, Pepper};
 use crate::store::WriteOp;
 
 /// A token with its seed decrypted (held in memory only), its emergency access and its offline
@@ -52,6 +52,8 @@ pub struct LiveToken {
     pub emergency: Option<EmergencyAccess>,
     /// The offline emergency tokencode, decrypted, if one exists.
     pub offline_code: Option<LiveCode>,
+    /// The codes of the token's last checked window, for the next check (shared by clones).
+    pub codes: CodeCache,
 }
 
 /// A decrypted offline emergency code.
@@ -87,6 +89,7 @@ impl LiveToken {
             seed,
             emergency: None,
             offline_code: None,
+            codes: CodeCache::default(),
         }
     }
 }

@@ -176,6 +176,7 @@ fn live(id: i64, kind: TokenKind, pin_hash: Option<String>, mode: OtpMode) -> Li
         seed: Zeroizing::new(SEED.to_vec()),
         emergency: None,
         offline_code: None,
+        codes: crate::otp::CodeCache::default(),
     }
 }
 
@@ -1026,4 +1027,49 @@ fn chap_cannot_match_pin_plus_tokencode() {
     w.p.tokens
         .push(live(12, TokenKind::App, None, OtpMode::Totp { period: 30 }));
     assert!(is_accept(&w.chap(&code_at(t_now()), NOW)));
+}
+
+/// W-1/W-2 with the token's code cache: a HOTP check keeps its window's codes, a copy of the
+/// token (the engine decides on one) shares them, and the next check after an accept only
+/// adds the codes the window moved by. A code of the wrong shape computes nothing.
+#[test]
+fn w1_hotp_checks_keep_the_window_codes_for_the_next_check() {
+    let policy = crate::config::TokenPolicy::default();
+    let lt = live(1, TokenKind::Pin, None, OtpMode::Hotp);
+    let code = |c: u64| otp::Code::new(otp::hotp(SEED, c, 6, HashAlgorithm::Sha1), 6);
+    let wide = i64::from(policy.hotp_wide_window);
+    assert!(matches!(
+        verify::check_code(&policy, &lt, b"12345", 0),
+        verify::CodeResult::NoMatch
+    ));
+    assert_eq!(lt.codes.len(), 0, "a malformed code computed codes");
+    let got = verify::check_code(&policy, &lt, code(0).as_bytes(), 0);
+    assert!(
+        matches!(got, verify::CodeResult::Narrow(m) if m.step == 0),
+        "{got:?}"
+    );
+    // Counters 0 ..= next + wide - 1 (no look-back below 0).
+    assert_eq!(lt.codes.len() as i64, wide);
+    let mut copy = lt.clone();
+    copy.token.last_step = 0;
+    let got = verify::check_code(&policy, &copy, code(1).as_bytes(), 0);
+    assert!(
+        matches!(got, verify::CodeResult::Narrow(m) if m.step == 1),
+        "{got:?}"
+    );
+    assert_eq!(
+        lt.codes.len() as i64,
+        wide + 1,
+        "the copy did not share the codes"
+    );
+    // The replayed code is still told apart from a wrong one, from the kept codes.
+    copy.token.last_step = 1;
+    assert!(matches!(
+        verify::check_code(&policy, &copy, code(1).as_bytes(), 0),
+        verify::CodeResult::Replay
+    ));
+    assert!(matches!(
+        verify::check_code(&policy, &copy, code(500).as_bytes(), 0),
+        verify::CodeResult::NoMatch
+    ));
 }

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod base32;
+mod cache;
 mod codes;
 mod hotp;
 mod mac;
@@ -24,6 +25,7 @@ mod secret;
 pub mod uri;
 
 pub use crate::model::HashAlgorithm;
+pub use cache::{CodeCache, MAX_CACHED_CODES};
 pub use codes::{default_seed_len, generate_code, normalize_code, random_seed, Charset};
 pub use hotp::{
     chap_response, clamp_digits, ct_eq, find_match, hotp, totp, totp_step, Code, HotpKey,

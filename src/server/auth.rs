@@ -243,6 +243,7 @@ impl AuthService {
                 seed,
                 emergency,
                 offline_code,
+                codes: crate::otp::CodeCache::default(),
             });
         }
         self.names.insert(rec.user.id, rec.user.name.clone());
