@@ -144,9 +144,11 @@ pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -
     let mut replay = false;
     // Every code of the window is compared, matched or not (no early exit). A code that is not
     // digits of the token's length matches nothing, so none is computed for it.
-    if shaped {
+    // Matched on numbers: a shaped code equals a candidate's formatted code exactly when its
+    // number equals the candidate's value.
+    if let Some(presented) = otp::code_value(code).filter(|_| shaped) {
         for_each_code(lt, &w, |s, value| {
-            if !otp::ct_eq(Code::new(value, t.digits).as_bytes(), code) {
+            if !otp::ct_eq_value(value, presented) {
                 return;
             }
             if s <= t.last_step {

@@ -174,6 +174,25 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
 }
 
+/// The number a presented tokencode spells: `Some` when it is 1 to 9 ASCII digits. A code of the
+/// token's length then equals `Code::new(value, digits)` exactly when its number equals `value`
+/// (values are reduced modulo 10^digits), so a window can be matched on numbers with
+/// [`ct_eq_value`] instead of formatting each candidate.
+pub fn code_value(code: &[u8]) -> Option<u32> {
+    if code.is_empty() || code.len() > 9 || !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        code.iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d.wrapping_sub(b'0'))),
+    )
+}
+
+/// Constant-time equality of two code values.
+pub fn ct_eq_value(a: u32, b: u32) -> bool {
+    bool::from(a.ct_eq(&b))
+}
+
 /// The CHAP response (RFC 1994 §4.1, used by RADIUS and TACACS+): MD5(id | secret | challenge).
 pub fn chap_response(chap_id: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
     use md5::{Digest, Md5};
@@ -226,6 +245,26 @@ mod tests {
     const SEED_SHA1: &[u8] = b"12345678901234567890";
     const SEED_SHA256: &[u8] = b"12345678901234567890123456789012";
     const SEED_SHA512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    #[test]
+    fn code_values_match_exactly_when_the_formatted_codes_do() {
+        assert_eq!(code_value(b"000000"), Some(0));
+        assert_eq!(code_value(b"755224"), Some(755_224));
+        assert_eq!(code_value(b"99999999"), Some(99_999_999));
+        for bad in [&b""[..], b"12a456", b"-12345", b"1234567890", b" 123456"] {
+            assert_eq!(code_value(bad), None, "{bad:?}");
+        }
+        for value in [0u32, 7, 59_224, 755_224, 999_999] {
+            let code = Code::new(value, 6);
+            assert_eq!(code_value(code.as_bytes()), Some(value));
+            for other in [0u32, 7, 59_224, 755_224, 999_999] {
+                assert_eq!(
+                    ct_eq_value(value, other),
+                    code.matches(Code::new(other, 6).as_bytes())
+                );
+            }
+        }
+    }
 
     #[test]
     fn rfc4226_appendix_d() {

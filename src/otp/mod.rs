@@ -28,7 +28,7 @@ pub use crate::model::HashAlgorithm;
 pub use cache::{CodeCache, MAX_CACHED_CODES};
 pub use codes::{default_seed_len, generate_code, normalize_code, random_seed, Charset};
 pub use hotp::{
-    chap_response, clamp_digits, ct_eq, find_match, hotp, totp, totp_step, Code, HotpKey,
-    MAX_DIGITS, MIN_DIGITS,
+    chap_response, clamp_digits, code_value, ct_eq, ct_eq_value, find_match, hotp, totp, totp_step,
+    Code, HotpKey, MAX_DIGITS, MIN_DIGITS,
 };
 pub use secret::{CryptoError, MasterKey, Pepper, SeedCipher};
