@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# One tokengate build on its two databases side by side: SQLite (the default, one instance) and
+# PostgreSQL (several instances sharing the load), same generator, same run, alternating.
+#
+#   bash bench/backends.sh                      # MODE=hotp USERS=100000 ROUNDS=3 SECS=5 RATE=5000
+#   PG=postgres://postgres@127.0.0.1:5432/postgres bash bench/backends.sh
+#
+# Creates a throw-away PostgreSQL database next to PG's (dropped on exit), populates it and a
+# SQLite file with USERS users each (each side gets its own secrets and its own HOTP counters),
+# starts one gateway on each, warms both caches (every user once), then alternates: closed-loop
+# peak runs (CONC outstanding, Message-Authenticator) and open-loop runs at RATE/s. Prints
+# medians and PostgreSQL/SQLite ratios. Every process it started is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USERS=${USERS:-100000}
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+RATE=${RATE:-5000}
+CONC=${CONC:-64}
+THREADS=${THREADS:-2}
+MODE=${MODE:-hotp}
+PG=${PG:-postgres://postgres@127.0.0.1:5432/postgres}
+SECRET=testing123
+case "$MODE" in hotp | totp) ;; *) echo "MODE must be hotp or totp"; exit 1 ;; esac
+command -v psql >/dev/null || { echo "psql is needed to create the PostgreSQL database"; exit 1; }
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh tg-backends
+DBNAME="tg_bench_$$_$(date +%s)"
+PG_URL="${PG%/*}/$DBNAME"
+drop_db() { psql -q "$PG" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap 'cleanup; drop_db' EXIT
+psql -q "$PG" -c "CREATE DATABASE $DBNAME" >/dev/null
+
+say "building tokengate and tg-loadgen (release)"
+cargo build --release --quiet -p tokengate -p tokengate-bench
+BIN=$PWD/target/release
+
+PS=$(free_port)
+PP=$(free_port)
+while [ "$PP" = "$PS" ]; do PP=$(free_port); done
+config sqlite "$PS"
+config pg "$PP"
+sed -i "s|^data_dir = .*|&\ndatabase = \"$PG_URL\"|" "$WORK/pg/tokengate.toml"
+
+for side in sqlite pg; do
+  say "populating $USERS users ($MODE tokens) in $side"
+  "$BIN/tokengate" --config "$WORK/$side/tokengate.toml" populate --users "$USERS" --mode "$MODE" \
+    --secrets-out "$WORK/secrets_$side.csv" --json >"$WORK/populate_$side.json"
+done
+
+RUST_LOG=warn "$BIN/tokengate" --config "$WORK/sqlite/tokengate.toml" serve 2>"$WORK/sqlite.log" &
+PID_S=$!
+PIDS+=("$PID_S")
+RUST_LOG=warn "$BIN/tokengate" --config "$WORK/pg/tokengate.toml" serve 2>"$WORK/pg.log" &
+PID_P=$!
+PIDS+=("$PID_P")
+
+gen() { # gen sqlite|pg OUT ARGS…
+  local side=$1 out=$2 port pid
+  shift 2
+  if [ "$side" = sqlite ]; then port=$PS pid=$PID_S; else port=$PP pid=$PID_P; fi
+  "$BIN/tg-loadgen" --secret "$SECRET" --threads "$THREADS" --json --server "127.0.0.1:$port" \
+    --server-pid "$pid" --secrets "$WORK/secrets_$side.csv" --state "$WORK/state_$side" \
+    --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
+}
+for side in sqlite pg; do
+  n=0
+  for _ in $(seq 1 50); do
+    n=$(gen "$side" /dev/stdout --unknown --requests 3 --concurrency 1 --timeout-ms 200 2>/dev/null |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["reject"])' || echo 0)
+    [ "$n" = 3 ] && break
+    sleep 0.2
+  done
+  [ "$n" = 3 ] || { echo "the $side gateway does not answer"; cat "$WORK/$side.log"; exit 1; }
+done
+say "warm-up: every user once on each gateway"
+gen sqlite "$WORK/warm_sqlite.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
+gen pg "$WORK/warm_pg.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
+[ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
+# CPU ticks (utime + stime) of every PostgreSQL server process: its share of each run.
+pg_ticks() {
+  local t=0 p s
+  for p in $(pgrep -f '^postgres' || true); do
+    s=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    t=$((t + s))
+  done
+  echo "$t"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for side in sqlite pg; do
+    say "round $r/$ROUNDS $side: peak ($CONC outstanding, ${SECS} s), then $RATE/s open loop"
+    for kind in peak rate; do
+      if [ "$kind" = peak ]; then load=(--concurrency "$CONC"); else load=(--rate "$RATE"); fi
+      t0=$(pg_ticks)
+      gen "$side" "$WORK/${kind}_${side}_$r.json" "${load[@]}" --duration "$SECS"
+      echo $(($(pg_ticks) - t0)) >"$WORK/pgticks_${kind}_${side}_$r"
+    done
+  done
+done
+python3 - "$WORK" "$ROUNDS" "$USERS" "$MODE" <<'PY'
+import json, os, statistics, sys
+w, n, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def med(kind, side, f):
+    vals = []
+    for r in range(1, n + 1):
+        x = json.load(open(f"{w}/{kind}_{side}_{r}.json"))
+        if x["counts"]["accept"] + x["counts"]["reject"] > 0 and f(x) is not None:
+            vals.append(f(x))
+    return statistics.median(vals) if vals else float("nan")
+cpu = lambda x: x["server_cpu"]["us_per_request"] if x.get("server_cpu") else None
+hz = os.sysconf("SC_CLK_TCK")
+def pg_cpu(kind, side):
+    vals = []
+    for r in range(1, n + 1):
+        x = json.load(open(f"{w}/{kind}_{side}_{r}.json"))
+        done = x["counts"]["accept"] + x["counts"]["reject"]
+        ticks = int(open(f"{w}/pgticks_{kind}_{side}_{r}").read())
+        if done:
+            vals.append(ticks * 1e6 / hz / done)
+    return statistics.median(vals) if vals else float("nan")
+rows = [
+    ("peak throughput (req/s)", "peak", lambda x: x["requests_per_s"]),
+    ("server CPU per request (us)", "peak", cpu),
+    ("peak p50 (us)", "peak", lambda x: x["latency"]["p50_us"]),
+    ("peak p99.9 (us)", "peak", lambda x: x["latency"]["p999_us"]),
+    ("open-loop server CPU per request (us)", "rate", cpu),
+    ("open-loop p50 (us)", "rate", lambda x: x["latency"]["p50_us"]),
+    ("open-loop p99 (us)", "rate", lambda x: x["latency"]["p99_us"]),
+    ("open-loop p99.9 (us)", "rate", lambda x: x["latency"]["p999_us"]),
+    ("open-loop timeouts", "rate", lambda x: x["counts"]["timeouts"]),
+    ("rejects (all runs should accept)", "peak", lambda x: x["counts"]["reject"]),
+]
+print(f"\nSQLite vs PostgreSQL: {users} users ({mode.upper()} tokens), {n} rounds, medians")
+print(f"{'measure':42} {'SQLite':>12} {'PostgreSQL':>12} {'PG/SQLite':>10}")
+for name, kind, f in rows:
+    a, b = med(kind, "sqlite", f), med(kind, "pg", f)
+    print(f"{name:42} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):10.2f}")
+    if name.startswith("server CPU") or name.startswith("open-loop server CPU"):
+        # The PostgreSQL processes' CPU during the same runs (the SQLite side's is its noise).
+        a, b = pg_cpu(kind, "sqlite"), pg_cpu(kind, "pg")
+        label = ("  + PostgreSQL processes (us)" if kind == "peak"
+                 else "  + PostgreSQL processes, open loop (us)")
+        print(f"{label:42} {a:12.1f} {b:12.1f} {'':>10}")
+warn = sorted({f"{kind}/{side}: {m}" for kind in ("peak", "rate") for side in ("sqlite", "pg")
+               for r in range(1, n + 1) for m in json.load(open(f"{w}/{kind}_{side}_{r}.json"))["warnings"]})
+if warn:
+    print("\nwarnings from the runs:")
+    for m in warn:
+        print("  " + m)
+PY
