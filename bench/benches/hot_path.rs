@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the per-request CPU work (issue 5, item 4), measured with divan:
 //! RADIUS decode + Message-Authenticator check + User-Password unhide, reply encoding with
 //! Message-Authenticator first, the TOTP window search, and the engine's decision for an accept,
-//! a wrong passcode and an unknown user (the L-4 timing-parity paths).
+//! a wrong passcode and an unknown user (the L-4 timing-parity paths), and a HOTP accept with the
+//! token's code cache warm (every login after the first) and cold (the first).
 //!
 //! Run: `cargo bench -p tokengate-bench --bench hot_path`. Everything here is pure computation on
 //! prepared inputs (no sockets, no database), so the figures are the floor under the end-to-end
@@ -96,8 +97,8 @@ fn otp_window_search(bencher: divan::Bencher, half_window: i64) {
     });
 }
 
-/// A user with one PIN token (TOTP, SHA-1, 6 digits, 30 s) whose PIN is [`PIN`].
-fn principal(pepper: &otp::Pepper) -> Principal {
+/// A user with one PIN token (SHA-1, 6 digits, TOTP 30 s or HOTP) whose PIN is [`PIN`].
+fn principal(pepper: &otp::Pepper, mode: OtpMode) -> Principal {
     let mut rng = StdRng::seed_from_u64(7);
     let pin_hash = pepper.hash(&mut rng, PIN.as_bytes());
     Principal {
@@ -120,7 +121,7 @@ fn principal(pepper: &otp::Pepper) -> Principal {
                 kind: TokenKind::Pin,
                 algorithm: HashAlgorithm::Sha1,
                 digits: 6,
-                mode: OtpMode::Totp { period: 30 },
+                mode,
                 seed_enc: vec![],
                 expires_at: None,
                 pin_state: PinState::Set,
@@ -146,6 +147,11 @@ enum Path {
     Accept,
     WrongPasscode,
     UnknownUser,
+    /// HOTP accept of counter 0; `warm`: the token's code cache holds the window already (as
+    /// on every login after a user's first), else every iteration computes the whole window.
+    HotpAccept {
+        warm: bool,
+    },
 }
 
 /// The engine's decision for one request. The principal is cloned outside the timed part
@@ -160,16 +166,32 @@ fn engine(bencher: divan::Bencher, path: Path) {
         pepper: &pepper,
         challenge_ttl: 120,
     };
-    let template = principal(&pepper);
-    let step = otp::totp_step(NOW, 30);
-    let right = otp::Code::new(otp::hotp(SEED, step as u64, 6, HashAlgorithm::Sha1), 6);
+    let mode = match path {
+        Path::HotpAccept { .. } => OtpMode::Hotp,
+        _ => OtpMode::Totp { period: 30 },
+    };
+    let template = principal(&pepper, mode);
+    let counter = match path {
+        Path::HotpAccept { .. } => 0,
+        _ => otp::totp_step(NOW, 30) as u64,
+    };
+    let right = otp::Code::new(otp::hotp(SEED, counter, 6, HashAlgorithm::Sha1), 6);
     let passcode = match path {
-        Path::Accept | Path::UnknownUser => format!("{PIN}{}", right.as_str()),
         Path::WrongPasscode => format!("{PIN}000000"),
+        _ => format!("{PIN}{}", right.as_str()),
     };
     let mut rng = StdRng::seed_from_u64(11);
     bencher
-        .with_inputs(|| template.clone())
+        .with_inputs(|| {
+            // Clones share the token's code cache; a cold run gives each input its own.
+            let mut p = template.clone();
+            if matches!(path, Path::HotpAccept { warm: false }) {
+                for t in &mut p.tokens {
+                    t.codes = otp::CodeCache::default();
+                }
+            }
+            p
+        })
         .bench_local_refs(|p| {
             let req = AuthRequest {
                 user_name: "bench0000042",
@@ -180,7 +202,7 @@ fn engine(bencher: divan::Bencher, path: Path) {
             };
             let principal = match path {
                 Path::UnknownUser => None,
-                Path::Accept | Path::WrongPasscode => Some(p),
+                _ => Some(p),
             };
             let out = authenticate(&ctx, principal, &StateLookup::None, &req, NOW, &mut rng);
             black_box(out.ops.len());
@@ -203,4 +225,16 @@ fn engine_wrong_passcode(bencher: divan::Bencher) {
 #[divan::bench]
 fn engine_unknown_user(bencher: divan::Bencher) {
     engine(bencher, Path::UnknownUser);
+}
+
+/// HOTP accept, code cache warm: one check of the 110-counter window from the kept codes.
+#[divan::bench]
+fn engine_accept_hotp_cached(bencher: divan::Bencher) {
+    engine(bencher, Path::HotpAccept { warm: true });
+}
+
+/// HOTP accept, code cache cold (a user's first login): every code of the window computed.
+#[divan::bench]
+fn engine_accept_hotp_first(bencher: divan::Bencher) {
+    engine(bencher, Path::HotpAccept { warm: false });
 }
