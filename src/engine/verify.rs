@@ -199,16 +199,23 @@ pub fn check_next(lt: &LiveToken, code: &[u8], seen: i64, now: i64) -> Option<Co
 const DUMMY_SEED: [u8; 20] = [0x5a; 20];
 const DUMMY_HASH: &str = "h1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
-/// Work equivalent to judging one PIN token with the default window, for answers that must not
-/// be told apart by timing (unknown user, locked user; SPEC L-4).
+/// Candidates the dummy work compares: the default HOTP window (10 back + 100 ahead).
+const DUMMY_WINDOW: u32 = 110;
+
+/// Work equivalent to judging one PIN token of a cached user (every login after the first),
+/// for answers that must not be told apart by timing (unknown user, locked user; SPEC L-4): the
+/// PIN's keyed hash, keying HMAC and one code (what a window that moved by one counter costs
+/// with the token's code cache), and a constant-time compare with each candidate of the default
+/// HOTP window.
 pub fn dummy_work(pepper: &Pepper, passcode: &[u8]) {
     let split = passcode.len().saturating_sub(6);
     let (pin, code) = passcode.split_at(split);
     let mut acc = pepper.verify(DUMMY_HASH, pin);
-    // Keyed once, like `check_code`, so both paths cost the same.
     let key = HotpKey::new(&DUMMY_SEED, HashAlgorithm::Sha1);
-    for s in 0..7u64 {
-        acc ^= otp::ct_eq(Code::new(key.hotp(s, 6), 6).as_bytes(), code);
+    let value = key.hotp(0, 6);
+    let presented = otp::code_value(code).unwrap_or(u32::MAX);
+    for i in 0..DUMMY_WINDOW {
+        acc ^= otp::ct_eq_value(value.wrapping_add(i), presented);
     }
     std::hint::black_box(acc);
 }
