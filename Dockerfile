@@ -13,7 +13,7 @@
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 # The workspace manifest names bench/ as a member, so it comes along; fuzz/ is outside it.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY bench ./bench
 COPY src ./src
 COPY migrations ./migrations

@@ -85,6 +85,7 @@ fn dockerfile_copies_exist_and_the_image_config_passes_check_config() {
     for need in [
         "Cargo.toml",
         "Cargo.lock",
+        "build.rs",
         "src",
         "migrations",
         "docs",
