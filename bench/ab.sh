@@ -65,15 +65,7 @@ gen() { # gen a|b OUT ARGS…
     --server-pid "$pid" --secrets "$WORK/secrets.csv" --state "$WORK/cursor_$who" \
     --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
 }
-for who in a b; do
-  for _ in $(seq 1 50); do
-    n=$(gen "$who" /dev/stdout --unknown --requests 3 --concurrency 1 --timeout-ms 200 2>/dev/null |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["reject"])' || echo 0)
-    [ "$n" = 3 ] && break
-    sleep 0.2
-  done
-  [ "$n" = 3 ] || { echo "build $who does not answer"; cat "$WORK/$who.log"; exit 1; }
-done
+for who in a b; do await_answers "$who" "$WORK/$who.log"; done
 say "warm-up: every user once on each server"
 gen a "$WORK/warm_a.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
 gen b "$WORK/warm_b.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
@@ -85,38 +77,5 @@ for r in $(seq 1 "$ROUNDS"); do
     gen "$who" "$WORK/rate_${who}_$r.json" --rate "$RATE" --duration "$SECS"
   done
 done
-python3 - "$WORK" "$ROUNDS" "$USERS" "$MODE" <<'PY'
-import json, statistics, sys
-w, n, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-def med(kind, who, f):
-    vals = []
-    for r in range(1, n + 1):
-        x = json.load(open(f"{w}/{kind}_{who}_{r}.json"))
-        if x["counts"]["accept"] + x["counts"]["reject"] > 0 and f(x) is not None:
-            vals.append(f(x))
-    return statistics.median(vals) if vals else float("nan")
-cpu = lambda x: x["server_cpu"]["us_per_request"] if x.get("server_cpu") else None
-rows = [
-    ("peak throughput (req/s)", "peak", lambda x: x["requests_per_s"]),
-    ("server CPU per request (us)", "peak", cpu),
-    ("peak p50 (us)", "peak", lambda x: x["latency"]["p50_us"]),
-    ("peak p99.9 (us)", "peak", lambda x: x["latency"]["p999_us"]),
-    ("open-loop server CPU per request (us)", "rate", cpu),
-    ("open-loop p50 (us)", "rate", lambda x: x["latency"]["p50_us"]),
-    ("open-loop p99 (us)", "rate", lambda x: x["latency"]["p99_us"]),
-    ("open-loop p99.9 (us)", "rate", lambda x: x["latency"]["p999_us"]),
-    ("open-loop max (us)", "rate", lambda x: x["latency"]["max_us"]),
-    ("open-loop timeouts", "rate", lambda x: x["counts"]["timeouts"]),
-]
-print(f"\nbuild A vs build B: {users} users ({mode.upper()} tokens), {n} rounds, medians")
-print(f"{'measure':38} {'A':>12} {'B':>12} {'B/A':>7}")
-for name, kind, f in rows:
-    a, b = med(kind, "a", f), med(kind, "b", f)
-    print(f"{name:38} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):7.2f}")
-warn = sorted({f"{kind}/{who}: {m}" for kind in ("peak", "rate") for who in ("a", "b")
-               for r in range(1, n + 1) for m in json.load(open(f"{w}/{kind}_{who}_{r}.json"))["warnings"]})
-if warn:
-    print("\nwarnings from the runs:")
-    for m in warn:
-        print("  " + m)
-PY
+python3 bench/pair.py "$WORK" "$ROUNDS" \
+  "build A vs build B: $USERS users (${MODE^^} tokens), $ROUNDS rounds, medians" a A b B

@@ -65,16 +65,7 @@ gen() { # gen sqlite|pg OUT ARGS…
     --server-pid "$pid" --secrets "$WORK/secrets_$side.csv" --state "$WORK/state_$side" \
     --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
 }
-for side in sqlite pg; do
-  n=0
-  for _ in $(seq 1 50); do
-    n=$(gen "$side" /dev/stdout --unknown --requests 3 --concurrency 1 --timeout-ms 200 2>/dev/null |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["reject"])' || echo 0)
-    [ "$n" = 3 ] && break
-    sleep 0.2
-  done
-  [ "$n" = 3 ] || { echo "the $side gateway does not answer"; cat "$WORK/$side.log"; exit 1; }
-done
+for side in sqlite pg; do await_answers "$side" "$WORK/$side.log"; done
 say "warm-up: every user once on each gateway"
 gen sqlite "$WORK/warm_sqlite.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
 gen pg "$WORK/warm_pg.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
@@ -99,54 +90,6 @@ for r in $(seq 1 "$ROUNDS"); do
     done
   done
 done
-python3 - "$WORK" "$ROUNDS" "$USERS" "$MODE" <<'PY'
-import json, os, statistics, sys
-w, n, users, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-def med(kind, side, f):
-    vals = []
-    for r in range(1, n + 1):
-        x = json.load(open(f"{w}/{kind}_{side}_{r}.json"))
-        if x["counts"]["accept"] + x["counts"]["reject"] > 0 and f(x) is not None:
-            vals.append(f(x))
-    return statistics.median(vals) if vals else float("nan")
-cpu = lambda x: x["server_cpu"]["us_per_request"] if x.get("server_cpu") else None
-hz = os.sysconf("SC_CLK_TCK")
-def pg_cpu(kind, side):
-    vals = []
-    for r in range(1, n + 1):
-        x = json.load(open(f"{w}/{kind}_{side}_{r}.json"))
-        done = x["counts"]["accept"] + x["counts"]["reject"]
-        ticks = int(open(f"{w}/pgticks_{kind}_{side}_{r}").read())
-        if done:
-            vals.append(ticks * 1e6 / hz / done)
-    return statistics.median(vals) if vals else float("nan")
-rows = [
-    ("peak throughput (req/s)", "peak", lambda x: x["requests_per_s"]),
-    ("server CPU per request (us)", "peak", cpu),
-    ("peak p50 (us)", "peak", lambda x: x["latency"]["p50_us"]),
-    ("peak p99.9 (us)", "peak", lambda x: x["latency"]["p999_us"]),
-    ("open-loop server CPU per request (us)", "rate", cpu),
-    ("open-loop p50 (us)", "rate", lambda x: x["latency"]["p50_us"]),
-    ("open-loop p99 (us)", "rate", lambda x: x["latency"]["p99_us"]),
-    ("open-loop p99.9 (us)", "rate", lambda x: x["latency"]["p999_us"]),
-    ("open-loop timeouts", "rate", lambda x: x["counts"]["timeouts"]),
-    ("rejects (all runs should accept)", "peak", lambda x: x["counts"]["reject"]),
-]
-print(f"\nSQLite vs PostgreSQL: {users} users ({mode.upper()} tokens), {n} rounds, medians")
-print(f"{'measure':42} {'SQLite':>12} {'PostgreSQL':>12} {'PG/SQLite':>10}")
-for name, kind, f in rows:
-    a, b = med(kind, "sqlite", f), med(kind, "pg", f)
-    print(f"{name:42} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):10.2f}")
-    if name.startswith("server CPU") or name.startswith("open-loop server CPU"):
-        # The PostgreSQL processes' CPU during the same runs (the SQLite side's is its noise).
-        a, b = pg_cpu(kind, "sqlite"), pg_cpu(kind, "pg")
-        label = ("  + PostgreSQL processes (us)" if kind == "peak"
-                 else "  + PostgreSQL processes, open loop (us)")
-        print(f"{label:42} {a:12.1f} {b:12.1f} {'':>10}")
-warn = sorted({f"{kind}/{side}: {m}" for kind in ("peak", "rate") for side in ("sqlite", "pg")
-               for r in range(1, n + 1) for m in json.load(open(f"{w}/{kind}_{side}_{r}.json"))["warnings"]})
-if warn:
-    print("\nwarnings from the runs:")
-    for m in warn:
-        print("  " + m)
-PY
+python3 bench/pair.py "$WORK" "$ROUNDS" \
+  "SQLite vs PostgreSQL: $USERS users (${MODE^^} tokens), $ROUNDS rounds, medians" \
+  sqlite SQLite pg PostgreSQL --pg-ticks

@@ -1,4 +1,4 @@
-# Shared by bench/ab.sh and bench/million.sh (sourced): a work directory removed on exit, the
+# Shared by bench/ab.sh, bench/backends.sh and bench/million.sh (sourced): a work directory removed on exit, the
 # servers started recorded in PIDS and stopped on exit, free loopback ports, and a throw-away
 # tokengate config.
 WORK=$(mktemp -d "/tmp/$1.XXXXXX")
@@ -28,4 +28,16 @@ name = "bench"
 address = "127.0.0.1/32"
 secret = "$SECRET"
 TOML
+}
+await_answers() { # await_answers WHO LOG: up to 10 s until `gen WHO` (the caller's) gets 3 Rejects
+  local n=0
+  for _ in $(seq 1 50); do
+    n=$(gen "$1" /dev/stdout --unknown --requests 3 --concurrency 1 --timeout-ms 200 2>/dev/null |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["reject"])' || echo 0)
+    [ "$n" = 3 ] && return 0
+    sleep 0.2
+  done
+  echo "gateway $1 does not answer"
+  cat "$2"
+  exit 1
 }

@@ -138,7 +138,6 @@ pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -
     let t = &lt.token;
     let shaped = is_code_shaped(code, t.digits);
     let w = window(policy, lt, now);
-    let s_now = w.s_now;
     let mut narrow = None;
     let mut wide = None;
     let mut replay = false;
@@ -162,7 +161,7 @@ pub fn check_code(policy: &TokenPolicy, lt: &LiveToken, code: &[u8], now: i64) -
     }
     let mk = |step: i64| CodeMatch {
         step,
-        drift: s_now.map(|n| step - n).unwrap_or(0),
+        drift: w.s_now.map(|n| step - n).unwrap_or(0),
     };
     match (narrow, wide, replay) {
         (Some(s), _, _) => CodeResult::Narrow(mk(s)),

@@ -51,9 +51,10 @@ pub struct WriterStats {
     pub commit_latency: AtomicHistogram<CommitNanos>,
 }
 
-/// What runs on the writer task once a group's transaction has committed (or failed): the
-/// packet path's reply is encoded and sent from here, with no task or channel per request. It
-/// must not block; anything slow it spawns.
+/// What runs once a group's transaction has committed (or failed), on the writer's thread for a
+/// small batch or on the shared runtime for a large one (see [`commit`]): the packet path's
+/// reply is encoded and sent from here, with no task or channel per request. It must not
+/// block; anything slow it spawns (onto the shared runtime, whose context it runs in).
 pub type Done = Box<dyn FnOnce(Result<bool, StoreError>) + Send>;
 
 /// Where a group's answer goes.
@@ -128,7 +129,7 @@ impl WriterHandle {
         answer.await.map_err(|_| StoreError::WriterClosed)?
     }
 
-    /// Queues one group without waiting: `done` runs on the writer task with the same result
+    /// Queues one group without waiting: `done` runs (see [`Done`]) with the same result
     /// [`WriterHandle::submit`] would return, after the transaction holding the group has
     /// committed (or failed). When the queue is full, a task waits for room (the packet path's
     /// in-flight limit bounds how many can); when the writer has stopped, `done` gets
@@ -171,8 +172,8 @@ impl WriterHandle {
 /// trip to it (four per batch). On the shared runtime, each time the worker answers, the writer
 /// task waits in a run queue behind the receive loops, which decide up to a budget of datagrams
 /// before yielding: that wait, four times per batch, was most of a commit's time at peak load.
-/// On its own thread the writer is woken directly. Replies still go out on the shared runtime
-/// (see `fan_outs` in [`run`]).
+/// On its own thread the writer is woken directly. A large batch's replies go out on the shared
+/// runtime (see `fan_outs` in [`run`] and [`commit`]).
 fn spawn_on_own_thread(writer: impl Future<Output = ()> + Send + 'static) -> JoinHandle<()> {
     let (finished, wait) = oneshot::channel::<()>();
     let started = std::thread::Builder::new()
@@ -350,8 +351,12 @@ async fn commit(
 ) {
     let (groups, replies): (Vec<Vec<WriteOp>>, Vec<_>) =
         jobs.into_iter().map(|j| (j.group, j.reply)).unzip();
-    let replies_are_heavy = replies.iter().any(|r| matches!(r, Reply::Callback(_)));
-    let groups_len = groups.len();
+    // Callbacks encode and send replies (a few µs each). Those of a small batch run on this
+    // thread, in the shared runtime's context (what they spawn goes there): handing them over
+    // would cost a thread wake-up per commit, more than the replies themselves. A larger batch's
+    // go to the shared runtime while this task starts the next transaction.
+    let hand_over =
+        replies.len() > INLINE_REPLIES && replies.iter().any(|r| matches!(r, Reply::Callback(_)));
     let started = Instant::now();
     let outcome = conns.apply(&groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -365,16 +370,10 @@ async fn commit(
                     reply.send(Ok(*ok));
                 }
             };
-            // Callbacks encode and send replies (a few µs each). A few run here, in the shared
-            // runtime's context (what they spawn goes there): handing them over would cost a
-            // thread wake-up per commit, more than the replies themselves. Larger batches go to
-            // the shared runtime while this task starts the next transaction.
-            if replies_are_heavy && groups_len > INLINE_REPLIES {
+            if hand_over {
                 fan_outs.spawn_on(async move { fan_out() }, main);
-            } else if replies_are_heavy {
-                let _runtime = main.enter();
-                fan_out();
             } else {
+                let _runtime = main.enter();
                 fan_out();
             }
         }
