@@ -2,6 +2,13 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: the packet path allocates and frees small objects on
+/// several threads (cached user copies, reply buffers, audit rows), and glibc's free lists
+/// (`malloc_consolidate`, `unlink_chunk`) were about 14 % of the CPU at peak load (bench/README.md,
+/// session 5).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = tokengate::cli::Cli::parse();
     tokengate::cli::init_tracing(cli.log_format);
