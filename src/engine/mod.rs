@@ -44,7 +44,8 @@ use crate::store::WriteOp;
 /// emergency tokencode.
 #[derive(Clone)]
 pub struct LiveToken {
-    /// The stored record.
+    /// The stored record. Cached tokens carry an empty `seed_enc`: the seed is decrypted once
+    /// into `seed`, and no write op takes the whole record back to the store.
     pub token: Token,
     /// The decrypted seed.
     pub seed: Zeroizing<Vec<u8>>,

@@ -211,7 +211,7 @@ impl AuthService {
             return Ok(None);
         };
         let mut live = Vec::with_capacity(rec.tokens.len());
-        for t in rec.tokens {
+        for mut t in rec.tokens {
             let seed = match self.cipher.decrypt(&t.seed_enc, t.serial.as_bytes()) {
                 Ok(seed) => seed,
                 Err(_) => {
@@ -238,6 +238,9 @@ impl AuthService {
                         online: o.online,
                     })
                 });
+            // The cached copy needs only the decrypted seed; the engine's copy of the user is
+            // cloned per request, and nothing writes a token row back from it.
+            t.seed_enc = Vec::new();
             live.push(LiveToken {
                 token: t,
                 seed,
