@@ -345,6 +345,14 @@ pub fn authenticate<R: RngCore + CryptoRng>(
             }
             _ => {
                 verify::dummy_work(ctx.pepper, req.passcode);
+                // L-4: the same writes as an unknown user (whose decoy is a random token): a
+                // no-op touch of one token row, then the audit row. Without it a locked user's
+                // commit is one row lighter, so it answers sooner than an unknown one.
+                if let Some(lt) = p.tokens.first() {
+                    out.op(WriteOp::TouchToken {
+                        token_id: lt.token.id,
+                    });
+                }
                 return out.finish(Decision::Reject, Method::None, Reason::Locked);
             }
         }

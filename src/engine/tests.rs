@@ -601,6 +601,14 @@ fn l3_locked_user_is_rejected_with_a_valid_passcode_and_l1_auto_unlock() {
         .ops
         .iter()
         .any(|op| matches!(op, WriteOp::AdvanceStep { .. })));
+    // L-4: written like an unknown user's reject (a no-op touch of one token, then the audit).
+    assert!(
+        matches!(o.ops.first(), Some(WriteOp::TouchToken { token_id: 10 })),
+        "{:?}",
+        o.ops
+    );
+    assert!(matches!(o.ops.last(), Some(WriteOp::Audit(_))));
+    assert_eq!(o.ops.len(), 2);
     w.policies.lockout.auto_unlock_secs = Some(60);
     assert!(is_accept(&w.login(&pc, NOW)));
     assert!(!w.p.user.locked);
