@@ -601,7 +601,20 @@ fn l3_locked_user_is_rejected_with_a_valid_passcode_and_l1_auto_unlock() {
         .ops
         .iter()
         .any(|op| matches!(op, WriteOp::AdvanceStep { .. })));
-    // L-4: written like an unknown user's reject (a no-op touch of one token, then the audit).
+    w.policies.lockout.auto_unlock_secs = Some(60);
+    assert!(is_accept(&w.login(&pc, NOW)));
+    assert!(!w.p.user.locked);
+}
+
+/// L-4: a locked user's reject is written like an unknown user's (whose decoy touch the auth
+/// service adds): a no-op touch of one token, then the audit row, so neither commit is lighter.
+#[test]
+fn l4_locked_user_reject_writes_like_an_unknown_user() {
+    let mut w = World::new();
+    w.p.user.locked = true;
+    w.p.user.locked_at = Some(NOW - 100);
+    let o = w.login(&format!("1234{}", code_at(t_now())), NOW);
+    assert_eq!(o.reason, Reason::Locked);
     assert!(
         matches!(o.ops.first(), Some(WriteOp::TouchToken { token_id: 10 })),
         "{:?}",
@@ -609,9 +622,6 @@ fn l3_locked_user_is_rejected_with_a_valid_passcode_and_l1_auto_unlock() {
     );
     assert!(matches!(o.ops.last(), Some(WriteOp::Audit(_))));
     assert_eq!(o.ops.len(), 2);
-    w.policies.lockout.auto_unlock_secs = Some(60);
-    assert!(is_accept(&w.login(&pc, NOW)));
-    assert!(!w.p.user.locked);
 }
 
 #[test]

@@ -32,6 +32,15 @@ impl MacOutput {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }
+
+    /// The first 32 bytes as an array: the whole of an HMAC-SHA-256 tag.
+    pub(crate) fn to_array32(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (dst, src) in out.iter_mut().zip(self.as_bytes()) {
+            *dst = *src;
+        }
+        out
+    }
 }
 
 impl Drop for MacOutput {
@@ -127,12 +136,7 @@ pub(crate) fn hmac(alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> MacOutput
 
 /// HMAC-SHA-256 over the concatenation of `parts`, as a fixed array.
 pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mac = hmac(HashAlgorithm::Sha256, key, parts);
-    let mut out = [0u8; 32];
-    for (dst, src) in out.iter_mut().zip(mac.as_bytes()) {
-        *dst = *src;
-    }
-    out
+    hmac(HashAlgorithm::Sha256, key, parts).to_array32()
 }
 
 /// HKDF-SHA-256 (RFC 5869) producing exactly one 32-byte block of output key material.

@@ -157,12 +157,7 @@ impl Pepper {
 
     /// HMAC-SHA-256(pepper, salt || secret).
     fn tag(&self, salt: &[u8], secret: &[u8]) -> [u8; TAG_LEN] {
-        let mac = self.keyed.mac(&[salt, secret]);
-        let mut out = [0u8; TAG_LEN];
-        for (dst, src) in out.iter_mut().zip(mac.as_bytes()) {
-            *dst = *src;
-        }
-        out
+        self.keyed.mac(&[salt, secret]).to_array32()
     }
 }
 
@@ -290,6 +285,12 @@ mod tests {
         MasterKey::from_bytes([byte; 32])
     }
 
+    /// The pepper's HMAC key as `MasterKey::pepper` derives it (the pepper keeps only the
+    /// pre-keyed states).
+    fn pepper_key(master: &MasterKey) -> Zeroizing<[u8; 32]> {
+        hkdf_sha256_32(&[], master.as_bytes(), PEPPER_INFO)
+    }
+
     #[test]
     fn debug_never_prints_key_bytes() {
         let master = key(0xab);
@@ -301,9 +302,9 @@ mod tests {
     #[test]
     fn subkeys_are_distinct_and_deterministic() {
         let master = key(7);
-        let pepper_key = hkdf_sha256_32(&[], master.as_bytes(), PEPPER_INFO);
-        assert_ne!(*pepper_key, *master.seed_cipher().key);
-        assert_ne!(pepper_key.as_slice(), master.as_bytes());
+        let derived = pepper_key(&master);
+        assert_ne!(*derived, *master.seed_cipher().key);
+        assert_ne!(derived.as_slice(), master.as_bytes());
         // The pepper is derived, not drawn: another instance from the same master key verifies.
         let mut rng = StdRng::seed_from_u64(9);
         let stored = master.pepper().hash(&mut rng, b"1234");
@@ -327,9 +328,8 @@ mod tests {
             let mut fields = stored.split('$').skip(1);
             let salt = URL_SAFE_NO_PAD.decode(fields.next().unwrap()).unwrap();
             let tag = URL_SAFE_NO_PAD.decode(fields.next().unwrap()).unwrap();
-            let pepper_key = hkdf_sha256_32(&[], master.as_bytes(), PEPPER_INFO);
-            let mut mac =
-                <Hmac<sha2::Sha256> as Mac>::new_from_slice(pepper_key.as_slice()).unwrap();
+            let derived = pepper_key(&master);
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(derived.as_slice()).unwrap();
             mac.update(&salt);
             mac.update(secret);
             assert_eq!(mac.finalize().into_bytes().as_slice(), tag.as_slice());
@@ -514,7 +514,7 @@ mod tests {
         ));
         // The pepper and the seed key are independent: a cipher keyed like the pepper fails too.
         let pepper_keyed = SeedCipher {
-            key: hkdf_sha256_32(&[], key(9).as_bytes(), PEPPER_INFO),
+            key: pepper_key(&key(9)),
         };
         assert!(matches!(
             pepper_keyed.decrypt(&blob, b"TG0001"),
