@@ -50,12 +50,10 @@ say "populating $USERS users ($MODE tokens) with $TOOLS/tokengate"
   --secrets-out "$WORK/secrets.csv" --json >"$WORK/populate.json"
 cp -r "$WORK/a/data" "$WORK/b/data"
 
-RUST_LOG=warn "$A/tokengate" --config "$WORK/a/tokengate.toml" serve 2>"$WORK/a.log" &
-PID_A=$!
-PIDS+=("$PID_A")
-RUST_LOG=warn "$B/tokengate" --config "$WORK/b/tokengate.toml" serve 2>"$WORK/b.log" &
-PID_B=$!
-PIDS+=("$PID_B")
+serve "$A/tokengate" a
+PID_A=$SERVED_PID
+serve "$B/tokengate" b
+PID_B=$SERVED_PID
 
 gen() { # gen a|b OUT ARGS…
   local who=$1 out=$2 port pid
@@ -65,11 +63,7 @@ gen() { # gen a|b OUT ARGS…
     --server-pid "$pid" --secrets "$WORK/secrets.csv" --state "$WORK/cursor_$who" \
     --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
 }
-for who in a b; do await_answers "$who" "$WORK/$who.log"; done
-say "warm-up: every user once on each server"
-gen a "$WORK/warm_a.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
-gen b "$WORK/warm_b.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
-[ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
+warm_up a b
 for r in $(seq 1 "$ROUNDS"); do
   for who in a b; do
     say "round $r/$ROUNDS build $who: peak ($CONC outstanding, ${SECS} s), then $RATE/s open loop"

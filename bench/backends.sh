@@ -50,12 +50,10 @@ for side in sqlite pg; do
     --secrets-out "$WORK/secrets_$side.csv" --json >"$WORK/populate_$side.json"
 done
 
-RUST_LOG=warn "$BIN/tokengate" --config "$WORK/sqlite/tokengate.toml" serve 2>"$WORK/sqlite.log" &
-PID_S=$!
-PIDS+=("$PID_S")
-RUST_LOG=warn "$BIN/tokengate" --config "$WORK/pg/tokengate.toml" serve 2>"$WORK/pg.log" &
-PID_P=$!
-PIDS+=("$PID_P")
+serve "$BIN/tokengate" sqlite
+PID_S=$SERVED_PID
+serve "$BIN/tokengate" pg
+PID_P=$SERVED_PID
 
 gen() { # gen sqlite|pg OUT ARGS…
   local side=$1 out=$2 port pid
@@ -65,11 +63,7 @@ gen() { # gen sqlite|pg OUT ARGS…
     --server-pid "$pid" --secrets "$WORK/secrets_$side.csv" --state "$WORK/state_$side" \
     --message-authenticator "$@" >"$out" 2>>"$WORK/runs.log"
 }
-for side in sqlite pg; do await_answers "$side" "$WORK/$side.log"; done
-say "warm-up: every user once on each gateway"
-gen sqlite "$WORK/warm_sqlite.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
-gen pg "$WORK/warm_pg.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
-[ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
+warm_up sqlite pg
 # CPU ticks (utime + stime) of every PostgreSQL server process: its share of each run.
 pg_ticks() {
   local t=0 p s

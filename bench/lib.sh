@@ -1,6 +1,6 @@
-# Shared by bench/ab.sh, bench/backends.sh and bench/million.sh (sourced): a work directory removed on exit, the
-# servers started recorded in PIDS and stopped on exit, free loopback ports, and a throw-away
-# tokengate config.
+# Shared by bench/ab.sh, bench/backends.sh and bench/million.sh (sourced): a work directory removed
+# on exit, the servers started (`serve`) recorded in PIDS and stopped on exit, free loopback ports,
+# a throw-away tokengate config, and the wait for answers and the warm-up of two gateways.
 WORK=$(mktemp -d "/tmp/$1.XXXXXX")
 PIDS=()
 cleanup() {
@@ -40,4 +40,19 @@ await_answers() { # await_answers WHO LOG: up to 10 s until `gen WHO` (the calle
   echo "gateway $1 does not answer"
   cat "$2"
   exit 1
+}
+serve() { # serve BIN NAME: BIN serves $WORK/NAME/tokengate.toml, log in $WORK/NAME.log; sets SERVED_PID
+  RUST_LOG=warn "$1" --config "$WORK/$2/tokengate.toml" serve 2>"$WORK/$2.log" &
+  SERVED_PID=$!
+  PIDS+=("$SERVED_PID")
+}
+warm_up() { # warm_up NAME…: waits for each to answer, logs every user in once on each (the caller's
+  # `gen`, USERS, CONC), then with TOTP waits for the next 30 s step so no code is reused
+  local who
+  for who in "$@"; do await_answers "$who" "$WORK/$who.log"; done
+  say "warm-up: every user once on each gateway"
+  for who in "$@"; do
+    gen "$who" "$WORK/warm_$who.json" --concurrency "$CONC" --requests "$USERS" --timeout-ms 5000 || true
+  done
+  [ "$MODE" = hotp ] || sleep $((31 - $(date +%s) % 30))
 }

@@ -72,9 +72,8 @@ start() { # start large|small: starts the server, waits for its first answer; se
   local who=$1 port t0 pid n
   if [ "$who" = large ]; then port=$PL; else port=$PS; fi
   t0=$(date +%s.%N)
-  RUST_LOG=warn "$BIN/tokengate" --config "$WORK/$who/tokengate.toml" serve 2>"$WORK/$who.log" &
-  pid=$!
-  PIDS+=("$pid")
+  serve "$BIN/tokengate" "$who"
+  pid=$SERVED_PID
   for _ in $(seq 1 600); do
     n=$("$BIN/tg-loadgen" --secret "$SECRET" --json --server "127.0.0.1:$port" \
       --secrets "$WORK/$who.csv" --message-authenticator --unknown --requests 1 \
