@@ -581,7 +581,11 @@ impl ReplyTo {
         self.client
             .metrics
             .observe_latency(Protocol::Radius, self.started);
-        match self.sock.try_send_to(&reply, self.src) {
+        // the slot is filled before the reply leaves. Filled after, a NAS that retransmits
+        // the moment the reply arrives could still find the slot empty and have its
+        // retransmission dropped as "in flight".
+        let reply = self.slot.get_or_init(|| reply);
+        match self.sock.try_send_to(reply, self.src) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // The socket's send buffer is full: wait for room on a task of its own.
@@ -595,7 +599,6 @@ impl ReplyTo {
             }
             Err(e) => tracing::debug!(error = %e, src = %self.src, "send_to"),
         }
-        let _ = self.slot.set(reply);
     }
 }
 

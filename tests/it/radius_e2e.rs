@@ -96,16 +96,32 @@ async fn r1_replayed_code_and_older_in_window_code_are_rejected() {
 #[tokio::test]
 async fn r2_retransmission_gets_the_identical_reply_and_is_not_verified_again() {
     let tg = TestGateway::start().await;
-    tg.pin_user("alice").await;
+    // Several users, each retransmitted the moment its reply arrives: the tightest a NAS can
+    // be, and the race a reply sent before its cache slot was filled used to lose (the
+    // retransmission was dropped as still in flight).
+    const USERS: usize = 20;
+    for i in 0..USERS {
+        tg.pin_user(&format!("user{i}")).await;
+    }
     let mut c = RadClient::new(tg.addr).await;
-    let req = c.build("alice", &format!("1234{}", code(tg.step())), None, &[]);
-    let first = c.send_raw(&req).await.unwrap();
-    assert_eq!(first.code, Code::AccessAccept);
-    // Verifying again would have answered Reject (code already used): the cache answers instead.
-    let again = c.send_raw(&req).await.unwrap();
-    assert_eq!(again.raw, first.raw);
-    assert_eq!(tg.stat("duplicates_resent"), 1);
-    assert_eq!(tg.stat("accepts"), 1);
+    for i in 0..USERS {
+        let req = c.build(
+            &format!("user{i}"),
+            &format!("1234{}", code(tg.step())),
+            None,
+            &[],
+        );
+        let first = c.send_raw(&req).await.expect("a reply");
+        assert_eq!(first.code, Code::AccessAccept, "user{i}");
+        // Verifying again would have answered Reject (code already used): the cache answers.
+        let again = c
+            .send_raw(&req)
+            .await
+            .expect("the retransmission is answered");
+        assert_eq!(again.raw, first.raw, "user{i}");
+    }
+    assert_eq!(tg.stat("duplicates_resent"), USERS as u64);
+    assert_eq!(tg.stat("accepts"), USERS as u64);
 }
 
 #[tokio::test]
