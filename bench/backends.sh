@@ -4,6 +4,7 @@
 #
 #   bash bench/backends.sh                      # MODE=hotp USERS=100000 ROUNDS=3 SECS=5 RATE=5000
 #   PG=postgres://postgres@127.0.0.1:5432/postgres bash bench/backends.sh
+#   BIN=/tmp/tg-before bash bench/backends.sh   # a build's directory (tokengate, tg-loadgen)
 #
 # Creates a throw-away PostgreSQL database next to PG's (dropped on exit), populates it and a
 # SQLite file with USERS users each (each side gets its own secrets and its own HOTP counters),
@@ -33,9 +34,14 @@ drop_db() { psql -q "$PG" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/de
 trap 'cleanup; drop_db' EXIT
 psql -q "$PG" -c "CREATE DATABASE $DBNAME" >/dev/null
 
-say "building tokengate and tg-loadgen (release)"
-cargo build --release --quiet -p tokengate -p tokengate-bench
-BIN=$PWD/target/release
+if [ -n "${BIN:-}" ]; then
+  BIN=$(cd "$BIN" && pwd)
+  say "using the tokengate and tg-loadgen in $BIN"
+else
+  say "building tokengate and tg-loadgen (release)"
+  cargo build --release --quiet -p tokengate -p tokengate-bench
+  BIN=$PWD/target/release
+fi
 
 PS=$(free_port)
 PP=$(free_port)

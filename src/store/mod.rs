@@ -27,6 +27,7 @@
 mod error;
 pub(crate) mod fast;
 mod ops;
+mod pgbatch;
 mod rows;
 pub mod testing;
 pub mod writer;

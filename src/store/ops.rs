@@ -535,7 +535,9 @@ impl Store {
     /// Cost: the statements per batch do not grow with the common groups. Leading replay guards
     /// (`AdvanceStep`, the accept path) run first as multi-row compare-and-sets, and every audit
     /// record of the successful groups is inserted at the end with multi-row `INSERT`s (in group
-    /// order); the remaining ops run one statement each.
+    /// order); the remaining ops run one statement each. On PostgreSQL the usual batches
+    /// (replay guards, failure bookkeeping, audit rows; see [`super::pgbatch`]) are one
+    /// statement altogether, a single round trip.
     pub async fn apply_batch(&self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
         if groups.is_empty() {
             return Ok(Vec::new());
@@ -548,6 +550,24 @@ impl Store {
     /// one for itself, so no batch waits for the pool and, on SQLite, the connection's page
     /// cache stays warm (a connection's cache is dropped whenever another one has written).
     pub async fn apply_batch_on(
+        &self,
+        conn: &mut AnyConnection,
+        groups: &[Vec<WriteOp>],
+    ) -> Result<Vec<bool>, StoreError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.backend() == Backend::Postgres {
+            if let Some(plan) = super::pgbatch::plan(groups) {
+                return super::pgbatch::apply(conn, plan).await;
+            }
+        }
+        self.apply_batch_in_transaction(conn, groups).await
+    }
+
+    /// The general path of [`Store::apply_batch_on`]: one transaction, statement by statement,
+    /// for any batch (on PostgreSQL, the batches [`super::pgbatch`] does not take).
+    pub(crate) async fn apply_batch_in_transaction(
         &self,
         conn: &mut AnyConnection,
         groups: &[Vec<WriteOp>],

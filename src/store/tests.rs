@@ -2413,3 +2413,136 @@ async fn sqlite_checkpointer_has_the_own_writer_restart_the_wal_between_batches(
     assert_eq!(store.wal.writers.load(Relaxed), 0);
     store.close().await;
 }
+
+/// The packet path's usual batches, with rows written twice, failing guards and missing rows
+/// mixed in: `apply_batch` (on PostgreSQL mostly the single statement of `pgbatch`) must
+/// answer and write exactly what the general path writes, group results, rows and audit order.
+#[tokio::test]
+async fn r1_single_statement_batches_write_what_the_general_path_writes() {
+    let pairs: Vec<_> = all_test_stores()
+        .await
+        .into_iter()
+        .zip(all_test_stores().await)
+        .collect();
+    for ((fast, _fast_db), (general, _general_db)) in pairs {
+        let backend = fast.backend();
+        let mut ids = Vec::new();
+        for store in [&fast, &general] {
+            ids.clear();
+            for i in 0..12 {
+                let (u, t) = user_with_token(store, &format!("eq{i}")).await;
+                ids.push((u.id, t.id));
+            }
+        }
+        // A fixed pseudo-random walk (xorshift), so a failure repeats.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut planned = 0;
+        for round in 0..40i64 {
+            let groups: Vec<Vec<WriteOp>> = (0..1 + next(10))
+                .map(|k| {
+                    let (user_id, token_id) = ids[usize::try_from(next(12)).unwrap()];
+                    let name = format!("r{round}g{k}");
+                    let audit = WriteOp::Audit(audit(round, &name, &name));
+                    let failures = |n: u32| WriteOp::SetUserFailures {
+                        user_id,
+                        fail_count: n,
+                        fail_window_start: round,
+                        locked: n >= 3,
+                        locked_at: (n >= 3).then_some(round),
+                    };
+                    match next(5) {
+                        // An accept that resets its counts; some steps replay an older one.
+                        0 | 1 => vec![
+                            WriteOp::AdvanceStep {
+                                token_id,
+                                step: round - i64::try_from(next(3)).unwrap() * 5,
+                                drift: i64::try_from(next(3)).unwrap() - 1,
+                            },
+                            WriteOp::SetTokenBadCount {
+                                token_id,
+                                bad_count: 0,
+                            },
+                            failures(0),
+                            audit,
+                        ],
+                        // A wrong passcode.
+                        2 | 3 => {
+                            let n = u32::try_from(next(4)).unwrap();
+                            vec![
+                                WriteOp::SetTokenBadCount {
+                                    token_id,
+                                    bad_count: n,
+                                },
+                                failures(n),
+                                audit,
+                            ]
+                        }
+                        // An unknown user's decoy touch, sometimes of a token that is not there.
+                        _ => vec![
+                            WriteOp::TouchToken {
+                                token_id: token_id + 1000 * i64::try_from(next(2)).unwrap(),
+                            },
+                            audit,
+                        ],
+                    }
+                })
+                .collect();
+            if super::pgbatch::plan(&groups).is_some() {
+                planned += 1;
+            }
+            let a = fast.apply_batch(&groups).await.unwrap();
+            let mut conn = general.pool.acquire().await.unwrap();
+            let b = general
+                .apply_batch_in_transaction(&mut conn, &groups)
+                .await
+                .unwrap();
+            assert_eq!(a, b, "{backend:?} round {round}: {groups:?}");
+        }
+        assert!(planned >= 10, "only {planned} of 40 batches were planned");
+        let tokens = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.list_tokens()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| (t.id, t.last_step, t.drift, t.bad_count))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let users = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.list_users()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|u| {
+                        (
+                            u.id,
+                            u.fail_count,
+                            u.fail_window_start,
+                            u.locked,
+                            u.locked_at,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(tokens(&fast).await, tokens(&general).await, "{backend:?}");
+        assert_eq!(users(&fast).await, users(&general).await, "{backend:?}");
+        let audit_rows = fast.audit_since(0, 10_000).await.unwrap();
+        assert!(audit_rows.len() > 100, "{}", audit_rows.len());
+        assert_eq!(
+            audit_rows,
+            general.audit_since(0, 10_000).await.unwrap(),
+            "{backend:?}"
+        );
+    }
+}
