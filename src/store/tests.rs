@@ -1080,6 +1080,59 @@ async fn writer_gives_a_bad_group_its_own_error_and_commits_the_others() {
     }
 }
 
+/// The same through the single-statement batches of PostgreSQL: there a text with a NUL
+/// character cannot be stored, which fails the whole statement, so the writer must retry group
+/// by group and only the faulty group gets the error. (SQLite stores such a text as it is.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writer_gives_a_bad_group_of_a_single_statement_batch_its_own_error() {
+    for (store, _db) in all_test_stores().await {
+        let (user, token) = user_with_token(&store, "nul").await;
+        let (writer, task) = WriterHandle::spawn(store.clone(), 256, 256);
+        let mut tasks = Vec::new();
+        for i in 0..40_i64 {
+            let writer = writer.clone();
+            let group = match i {
+                20 => vec![WriteOp::Audit(audit(i, "bad\u{0}name", "ok"))],
+                10 => vec![
+                    advance(token.id, 10),
+                    WriteOp::SetUserFailures {
+                        user_id: user.id,
+                        fail_count: 0,
+                        fail_window_start: 0,
+                        locked: false,
+                        locked_at: None,
+                    },
+                    WriteOp::Audit(audit(i, "nul", "ok")),
+                ],
+                _ => vec![WriteOp::Audit(audit(i, "other", "ok"))],
+            };
+            assert!(super::pgbatch::plan(std::slice::from_ref(&group)).is_some());
+            tasks.push(tokio::spawn(async move { (i, writer.submit(group).await) }));
+        }
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            match (i, store.backend()) {
+                (20, Backend::Postgres) => assert!(result.is_err(), "{result:?}"),
+                _ => assert!(result.unwrap(), "group {i}"),
+            }
+        }
+        drop(writer);
+        task.await.unwrap();
+        let rows = store.audit_since(0, 100).await.unwrap();
+        let stored_bad = rows.iter().any(|r| r.user_name == "bad\u{0}name");
+        match store.backend() {
+            Backend::Postgres => assert_eq!((rows.len(), stored_bad), (39, false)),
+            Backend::Sqlite => assert_eq!((rows.len(), stored_bad), (40, true)),
+        }
+        assert_eq!(
+            last_step(&store, "T-nul").await,
+            10,
+            "{:?}",
+            store.backend()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writer_flushes_queued_groups_when_all_handles_are_dropped() {
     for (store, _db) in all_test_stores().await {
