@@ -4,6 +4,9 @@ tg-loadgen JSON file per run named WORK/{kind}_{key}_{round}.json. Prints median
 
     python3 bench/pair.py WORK ROUNDS TITLE KEY_A LABEL_A KEY_B LABEL_B [--pg-ticks]
 
+When WORK/warm_{key}.json exist (the warm-up: every user logs in once, a cold cache), their
+throughput is printed as one more row.
+
 --pg-ticks: WORK/pgticks_{kind}_{key}_{round} hold the CPU ticks the PostgreSQL server
 processes used during each run; their share per request is printed under each CPU row.
 """
@@ -61,6 +64,12 @@ def main():
             # The PostgreSQL processes' CPU during the same runs.
             label = "  + PostgreSQL processes (us)"
             print(f"{label:42} {pg_cpu(kind, key_a):12.1f} {pg_cpu(kind, key_b):12.1f}")
+    # The warm-up (every user once, each loaded from the database): one run per gateway.
+    warm = [f"{w}/warm_{key}.json" for key in (key_a, key_b)]
+    if all(os.path.exists(p) for p in warm):
+        a, b = (json.load(open(p))["requests_per_s"] for p in warm)
+        name = "first logins, cold cache (req/s, 1 run)"
+        print(f"{name:42} {a:12.1f} {b:12.1f} {b / a if a else float('nan'):{rw}.2f}")
     warn = sorted({f"{kind}/{key}: {m}" for kind in ("peak", "rate") for key in (key_a, key_b)
                    for _, x, _ in runs(kind, key) for m in x["warnings"]})
     if warn:

@@ -1078,50 +1078,89 @@ impl Store {
     /// the offline emergency codes of the user and of those tokens (by id) and the user's fixed
     /// passcode settings. Expired rows are included: the engine judges expiry.
     ///
-    /// Five reads on one connection, not one snapshot: emergency and offline rows are kept only
-    /// for tokens in the returned list, so a token reassigned between the reads never brings
+    /// Reads on one connection, not one snapshot: emergency and offline rows are kept only for
+    /// tokens in the returned list, so a token reassigned between the reads never brings
     /// another user's codes along; any admin change between the reads is caught by the change
-    /// feed.
+    /// feed. The user's row comes with whether they have emergency access, offline codes or a
+    /// fixed passcode at all, so the usual user (none of these) costs two reads, not five: this
+    /// is every first login after a start.
     pub async fn load_principal_record(
         &self,
         name: &str,
     ) -> Result<Option<PrincipalRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(user) = user_by_name(&mut conn, name).await? else {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {USER_COLS}, \
+             CASE WHEN EXISTS (SELECT 1 FROM emergency_access a JOIN tokens t \
+               ON t.id = a.token_id WHERE t.user_id = users.id) THEN 1 ELSE 0 END \
+               AS has_emergency, \
+             CASE WHEN EXISTS (SELECT 1 FROM offline_codes o WHERE o.user_id = users.id) \
+               OR EXISTS (SELECT 1 FROM offline_codes o JOIN tokens t ON t.id = o.token_id \
+               WHERE t.user_id = users.id) THEN 1 ELSE 0 END AS has_offline, \
+             CASE WHEN EXISTS (SELECT 1 FROM fixed_passcodes f WHERE f.user_id = users.id) \
+               THEN 1 ELSE 0 END AS has_fixed \
+             FROM users WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
             return Ok(None);
         };
+        let user = rows::user(&row)?;
+        let has = |column: &str| -> Result<bool, StoreError> {
+            let v: i64 = row.try_get(column).map_err(|e| StoreError::Corrupt {
+                what: format!("users.{column}: {e}"),
+            })?;
+            Ok(v != 0)
+        };
+        let (has_emergency, has_offline, has_fixed) = (
+            has("has_emergency")?,
+            has("has_offline")?,
+            has("has_fixed")?,
+        );
         let tokens = tokens_of_user(&mut conn, user.id).await?;
         let is_mine = |token_id: TokenId| tokens.iter().any(|t| t.id == token_id);
 
-        let rows = sqlx::query(&format!(
-            "SELECT {EMERGENCY_JOIN_COLS} FROM emergency_access a \
-             JOIN tokens t ON t.id = a.token_id \
-             LEFT JOIN emergency_codes c ON c.token_id = a.token_id \
-             WHERE t.user_id = $1 ORDER BY a.token_id, c.id"
-        ))
-        .bind(user.id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut emergency = rows::emergency_accesses(&rows)?;
-        emergency.retain(|a| is_mine(a.token_id));
+        let mut emergency = Vec::new();
+        if has_emergency {
+            let rows = sqlx::query(&format!(
+                "SELECT {EMERGENCY_JOIN_COLS} FROM emergency_access a \
+                 JOIN tokens t ON t.id = a.token_id \
+                 LEFT JOIN emergency_codes c ON c.token_id = a.token_id \
+                 WHERE t.user_id = $1 ORDER BY a.token_id, c.id"
+            ))
+            .bind(user.id)
+            .fetch_all(&mut *conn)
+            .await?;
+            emergency = rows::emergency_accesses(&rows)?;
+            emergency.retain(|a| is_mine(a.token_id));
+        }
 
-        let mut offline = sqlx::query(&format!(
-            "SELECT {OFFLINE_CODE_COLS} FROM offline_codes \
-             WHERE user_id = $1 OR token_id IN (SELECT id FROM tokens WHERE user_id = $1) \
-             ORDER BY id"
-        ))
-        .bind(user.id)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(rows::offline_code)
-        .collect::<Result<Vec<_>, _>>()?;
-        offline.retain(|o| match o.token_id {
-            Some(token_id) => is_mine(token_id),
-            None => o.user_id == Some(user.id),
-        });
+        let mut offline = Vec::new();
+        if has_offline {
+            offline = sqlx::query(&format!(
+                "SELECT {OFFLINE_CODE_COLS} FROM offline_codes \
+                 WHERE user_id = $1 OR token_id IN (SELECT id FROM tokens WHERE user_id = $1) \
+                 ORDER BY id"
+            ))
+            .bind(user.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(rows::offline_code)
+            .collect::<Result<Vec<_>, _>>()?;
+            offline.retain(|o| match o.token_id {
+                Some(token_id) => is_mine(token_id),
+                None => o.user_id == Some(user.id),
+            });
+        }
 
-        let fixed_passcode = fixed_passcode(&mut conn, user.id).await?;
+        let fixed_passcode = if has_fixed {
+            fixed_passcode(&mut conn, user.id).await?
+        } else {
+            None
+        };
         Ok(Some(PrincipalRecord {
             user,
             tokens,

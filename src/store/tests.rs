@@ -2054,6 +2054,50 @@ async fn load_principal_record_returns_only_this_users_rows() {
     }
 }
 
+/// The loader reads emergency access, offline codes and fixed passcodes only for users its
+/// first read says have them: a user with exactly one of them (each kind alone, an offline code
+/// held by the user or by one of their tokens) must still get it.
+#[tokio::test]
+async fn load_principal_record_finds_each_kind_of_emergency_row_alone() {
+    for (store, _db) in all_test_stores().await {
+        let (_, em_t) = user_with_token(&store, "only_emergency").await;
+        let access = store
+            .issue_emergency(&tft(em_t.id, "OE"), 10)
+            .await
+            .unwrap();
+        let (off_u, _) = user_with_token(&store, "only_user_offline").await;
+        let user_code = offline_of_user(off_u.id, 1);
+        store.set_offline_code(&user_code, 10).await.unwrap();
+        let (_, off_t) = user_with_token(&store, "only_token_offline").await;
+        let token_code = offline_of_token(off_t.id, 2);
+        store.set_offline_code(&token_code, 10).await.unwrap();
+        let (fp_u, _) = user_with_token(&store, "only_fixed").await;
+        let fp = fixed(fp_u.id, Some("fp"));
+        store.set_fixed_passcode(&fp, 10).await.unwrap();
+        let (_, _) = user_with_token(&store, "plain").await;
+
+        let load = |name: &'static str| {
+            let store = store.clone();
+            async move { store.load_principal_record(name).await.unwrap().unwrap() }
+        };
+        let r = load("only_emergency").await;
+        assert_eq!(r.emergency, vec![access], "{:?}", store.backend());
+        assert!(r.offline.is_empty() && r.fixed_passcode.is_none());
+        let r = load("only_user_offline").await;
+        assert_eq!(r.offline, vec![user_code], "{:?}", store.backend());
+        assert!(r.emergency.is_empty() && r.fixed_passcode.is_none());
+        let r = load("only_token_offline").await;
+        assert_eq!(r.offline, vec![token_code], "{:?}", store.backend());
+        assert!(r.emergency.is_empty() && r.fixed_passcode.is_none());
+        let r = load("only_fixed").await;
+        assert_eq!(r.fixed_passcode, Some(fp), "{:?}", store.backend());
+        assert!(r.emergency.is_empty() && r.offline.is_empty());
+        let r = load("plain").await;
+        assert_eq!(r.tokens.len(), 1);
+        assert!(r.emergency.is_empty() && r.offline.is_empty() && r.fixed_passcode.is_none());
+    }
+}
+
 #[tokio::test]
 async fn change_feed_records_every_emergency_offline_and_fixed_passcode_mutation() {
     for (store, _db) in all_test_stores().await {
