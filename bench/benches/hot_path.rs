@@ -238,3 +238,12 @@ fn engine_accept_hotp_cached(bencher: divan::Bencher) {
 fn engine_accept_hotp_first(bencher: divan::Bencher) {
     engine(bencher, Path::HotpAccept { warm: false });
 }
+
+/// The per-request copy of a cached user (`server::auth` decides on a copy and swaps it in
+/// once the writes commit): one PIN token, HOTP code cache shared.
+#[divan::bench]
+fn principal_clone(bencher: divan::Bencher) {
+    let pepper = MasterKey::from_bytes([9; 32]).pepper();
+    let template = principal(&pepper, OtpMode::Hotp);
+    bencher.bench_local(|| black_box(template.clone()));
+}
