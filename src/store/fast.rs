@@ -185,10 +185,13 @@ fn insert_audits(tx: &Transaction<'_>, records: &[&AuditRecord]) -> Result<(), S
 }
 
 /// One audit record's values in `AUDIT_COLS` order (as `ops::bind_audit` binds them),
-/// borrowed: no copy of the record's strings.
+/// borrowed: no copy of the record's strings (unless [`rows::audit_text`] must replace a NUL).
 fn audit_values(r: &AuditRecord) -> [ToSqlOutput<'_>; super::ops::AUDIT_PARAMS] {
     fn text(s: &str) -> ToSqlOutput<'_> {
-        ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+        match rows::audit_text(s) {
+            std::borrow::Cow::Borrowed(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            std::borrow::Cow::Owned(s) => ToSqlOutput::Owned(rusqlite::types::Value::Text(s)),
+        }
     }
     fn opt(s: &Option<String>) -> ToSqlOutput<'_> {
         s.as_deref()

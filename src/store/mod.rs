@@ -1088,6 +1088,9 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<PrincipalRecord>, StoreError> {
+        if !rows::can_exist(name) {
+            return Ok(None);
+        }
         let mut conn = self.pool.acquire().await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT {USER_COLS}, \
@@ -1172,6 +1175,9 @@ impl Store {
 
     /// The challenge session with this State, expired or not: the engine checks `expires_at`.
     pub async fn challenge(&self, state: &str) -> Result<Option<Challenge>, StoreError> {
+        if !rows::can_exist(state) {
+            return Ok(None);
+        }
         sqlx::query(&format!(
             "SELECT {CHALLENGE_COLS} FROM challenges WHERE state = $1"
         ))
@@ -1440,6 +1446,9 @@ async fn finish_token_change(
 }
 
 async fn user_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<User>, StoreError> {
+    if !rows::can_exist(name) {
+        return Ok(None);
+    }
     sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name = $1"))
         .bind(name)
         .fetch_optional(conn)

@@ -257,15 +257,17 @@ impl WriteOp {
 }
 
 /// Binds one audit record's values in [`AUDIT_COLS`] order (single and multi-row inserts).
+/// Free text goes through [`rows::audit_text`].
 fn bind_audit<'q>(q: AnyQuery<'q>, r: &'q AuditRecord) -> AnyQuery<'q> {
+    let text = |s: &str| rows::audit_text(s).into_owned();
     q.bind(r.at)
-        .bind(r.actor.as_deref())
-        .bind(r.user_name.as_str())
-        .bind(r.client.as_deref())
+        .bind(r.actor.as_deref().map(text))
+        .bind(text(&r.user_name))
+        .bind(r.client.as_deref().map(text))
         .bind(r.protocol.as_str())
         .bind(r.method.as_str())
         .bind(r.result.as_str())
-        .bind(r.reason.as_str())
+        .bind(text(&r.reason))
 }
 
 /// Number of values [`bind_audit`] binds per record.

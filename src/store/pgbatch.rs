@@ -26,6 +26,7 @@
 //! guard's row. Anything else (challenges, emergency codes, new PINs, a row written twice) goes
 //! through the general path, which runs groups in order.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::Serialize;
@@ -99,13 +100,13 @@ struct AuditRow<'a> {
     n: usize,
     g: i64,
     at: i64,
-    actor: Option<&'a str>,
-    user_name: &'a str,
-    client: Option<&'a str>,
+    actor: Option<Cow<'a, str>>,
+    user_name: Cow<'a, str>,
+    client: Option<Cow<'a, str>>,
     protocol: &'a str,
     method: &'a str,
     result: &'a str,
-    reason: &'a str,
+    reason: Cow<'a, str>,
 }
 
 impl<'a> AuditRow<'a> {
@@ -114,13 +115,13 @@ impl<'a> AuditRow<'a> {
             n,
             g,
             at: r.at,
-            actor: r.actor.as_deref(),
-            user_name: &r.user_name,
-            client: r.client.as_deref(),
+            actor: r.actor.as_deref().map(rows::audit_text),
+            user_name: rows::audit_text(&r.user_name),
+            client: r.client.as_deref().map(rows::audit_text),
             protocol: &r.protocol,
             method: &r.method,
             result: &r.result,
-            reason: &r.reason,
+            reason: rows::audit_text(&r.reason),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! enums, booleans and narrow integers. Decoding never panics: a value that does not fit becomes
 //! [`StoreError::Corrupt`] naming the table, the column and the value. It must not run queries.
 
+use std::borrow::Cow;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Decode, Row, Type};
 
@@ -265,4 +267,22 @@ pub(crate) fn period_of(mode: OtpMode) -> Result<i64, StoreError> {
 /// A boolean as the 0/1 integer the schema stores.
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
+}
+
+/// Text as the audit log stores it. PostgreSQL cannot hold a NUL character in a text column
+/// (the statement would fail, and with it the request's answer), so a NUL that a NAS sent in a
+/// user name or an accounting attribute becomes U+FFFD, on both databases alike.
+pub(crate) fn audit_text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Whether a user name or State looked up for a request can exist at all: none holds a NUL
+/// (admin input refuses control characters, States are generated), and PostgreSQL would fail
+/// the lookup instead of finding nothing.
+pub(crate) fn can_exist(key: &str) -> bool {
+    !key.contains('\0')
 }

@@ -130,3 +130,45 @@ async fn e4_tft_cleared_by_one_instance_is_refused_by_the_other_despite_its_cach
         drop_pg(&name).await;
     }
 }
+
+/// L-4 and "bad input gets a clear answer": a User-Name with a NUL (no user can have one: admin
+/// names exclude control characters) is answered like any unknown user, and its audit row is
+/// stored, with the NUL replaced. PostgreSQL cannot store a NUL in text: the lookup and the audit
+/// row used to fail there, so the request got no answer at all, and every batch holding one
+/// failed and was retried group by group.
+#[tokio::test]
+async fn l4_user_name_with_a_nul_is_rejected_like_an_unknown_user_on_every_backend() {
+    let pg = fresh_pg_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.as_ref().map(|p| p.0.clone());
+    let path = write_config(dir.path(), url.as_deref(), "");
+    let tg = TestGateway::start_at(dir, &path).await;
+    tg.pin_user("alice").await;
+    let mut c = RadClient::new(tg.addr).await;
+    let nul = c.request("mal\u{0}lory", "1234000000", None).await;
+    let unknown = c.ask("mallory", "1234000000").await;
+    let nul = nul.expect("the NUL user name is answered");
+    assert_eq!(nul.code, Code::AccessReject);
+    assert_eq!(nul.attrs.len(), unknown.attrs.len());
+    assert_eq!(
+        c.ask("alice", &format!("1234{}", code(tg.step())))
+            .await
+            .code,
+        Code::AccessAccept
+    );
+    let names: Vec<String> = tg
+        .gw()
+        .store
+        .audit_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.protocol == "radius")
+        .map(|r| r.user_name)
+        .collect();
+    assert_eq!(names, ["mal\u{FFFD}lory", "mallory", "alice"]);
+    tg.shutdown().await;
+    if let Some((_, name)) = pg {
+        drop_pg(&name).await;
+    }
+}
