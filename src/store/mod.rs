@@ -1111,17 +1111,9 @@ impl Store {
             return Ok(None);
         };
         let user = rows::user(&row)?;
-        let has = |column: &str| -> Result<bool, StoreError> {
-            let v: i64 = row.try_get(column).map_err(|e| StoreError::Corrupt {
-                what: format!("users.{column}: {e}"),
-            })?;
-            Ok(v != 0)
-        };
-        let (has_emergency, has_offline, has_fixed) = (
-            has("has_emergency")?,
-            has("has_offline")?,
-            has("has_fixed")?,
-        );
+        let has_emergency = rows::get_bool(&row, "users", "has_emergency")?;
+        let has_offline = rows::get_bool(&row, "users", "has_offline")?;
+        let has_fixed = rows::get_bool(&row, "users", "has_fixed")?;
         let tokens = tokens_of_user(&mut conn, user.id).await?;
         let is_mine = |token_id: TokenId| tokens.iter().any(|t| t.id == token_id);
 

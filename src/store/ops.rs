@@ -8,6 +8,7 @@
 //! engine's business. Packet-path ops do not append to the change feed; another instance whose
 //! cache is stale learns of it when its own compare-and-set fails.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
@@ -257,17 +258,23 @@ impl WriteOp {
 }
 
 /// Binds one audit record's values in [`AUDIT_COLS`] order (single and multi-row inserts).
-/// Free text goes through [`rows::audit_text`].
 fn bind_audit<'q>(q: AnyQuery<'q>, r: &'q AuditRecord) -> AnyQuery<'q> {
-    let text = |s: &str| rows::audit_text(s).into_owned();
-    q.bind(r.at)
-        .bind(r.actor.as_deref().map(text))
-        .bind(text(&r.user_name))
-        .bind(r.client.as_deref().map(text))
+    let q = bind_audit_text(q.bind(r.at), r.actor.as_deref());
+    let q = bind_audit_text(q, Some(&r.user_name));
+    let q = bind_audit_text(q, r.client.as_deref())
         .bind(r.protocol.as_str())
         .bind(r.method.as_str())
-        .bind(r.result.as_str())
-        .bind(text(&r.reason))
+        .bind(r.result.as_str());
+    bind_audit_text(q, Some(&r.reason))
+}
+
+/// Binds free audit text through [`rows::audit_text`]: borrowed, unless a NUL is replaced.
+fn bind_audit_text<'q>(q: AnyQuery<'q>, s: Option<&'q str>) -> AnyQuery<'q> {
+    match s.map(rows::audit_text) {
+        None => q.bind(None::<&str>),
+        Some(Cow::Borrowed(s)) => q.bind(s),
+        Some(Cow::Owned(s)) => q.bind(s),
+    }
 }
 
 /// Number of values [`bind_audit`] binds per record.

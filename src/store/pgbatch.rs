@@ -34,7 +34,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::ops::{batchable_advances, WriteOp};
 use super::{rows, StoreError};
-use crate::model::{AuditRecord, TokenId};
+use crate::model::{AuditRecord, TokenId, UserId};
 
 /// The statement. `$1` guards (`g`, token, step, drift, bad count or null), `$2` token writes
 /// (`g` or -1, token, bad count or null for a touch), `$3` user failure bookkeeping, `$4` audit
@@ -88,7 +88,7 @@ struct TokenRow {
 #[derive(Serialize)]
 struct UserRow {
     g: i64,
-    id: i64,
+    id: UserId,
     fc: i64,
     fws: i64,
     locked: i64,
@@ -142,12 +142,12 @@ pub(crate) fn plan(groups: &[Vec<WriteOp>]) -> Option<Plan> {
     let mut users = Vec::new();
     let mut audits = Vec::new();
     let mut token_rows: HashSet<TokenId> = HashSet::new();
-    let mut user_rows: HashSet<i64> = HashSet::new();
+    let mut user_rows: HashSet<UserId> = HashSet::new();
     let mut guarded = Vec::with_capacity(groups.len());
     for (i, (group, lead)) in groups.iter().zip(&leads).enumerate() {
-        let g = i64::try_from(i).ok()?;
-        let (rest, g) = match (lead, group.first()) {
-            (Some((id, step, drift)), _) => {
+        let (rest, g) = match lead {
+            Some((id, step, drift)) => {
+                let g = i64::try_from(i).ok()?;
                 if !token_rows.insert(*id) {
                     return None;
                 }
@@ -160,7 +160,7 @@ pub(crate) fn plan(groups: &[Vec<WriteOp>]) -> Option<Plan> {
                 });
                 (group.get(1..).unwrap_or_default(), g)
             }
-            (None, _) => (group.as_slice(), NO_GUARD),
+            None => (group.as_slice(), NO_GUARD),
         };
         guarded.push(g >= 0);
         for op in rest {
@@ -233,8 +233,8 @@ pub(crate) fn plan(groups: &[Vec<WriteOp>]) -> Option<Plan> {
 }
 
 /// Runs a planned batch as one statement (its own transaction, committed when this returns
-/// `Ok`); returns whether each group succeeded. Must not run inside an explicit transaction
-/// only because that would add the round trips this saves; it would still be correct.
+/// `Ok`); returns whether each group succeeded. Inside an explicit transaction it would still be
+/// correct, but pay the round trips it exists to save.
 pub(crate) async fn apply(conn: &mut AnyConnection, plan: Plan) -> Result<Vec<bool>, StoreError> {
     let [guards, tokens, users, audits] = plan.params;
     let rows = sqlx::query(SQL)

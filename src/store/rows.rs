@@ -69,7 +69,7 @@ fn corrupt(table: &str, col: &str, value: impl std::fmt::Display) -> StoreError 
 }
 
 /// A 0/1 integer column as a boolean; anything else is corrupt.
-fn get_bool(row: &AnyRow, table: &str, col: &str) -> Result<bool, StoreError> {
+pub(crate) fn get_bool(row: &AnyRow, table: &str, col: &str) -> Result<bool, StoreError> {
     match get::<i64>(row, table, col)? {
         0 => Ok(false),
         1 => Ok(true),

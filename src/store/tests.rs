@@ -2076,11 +2076,12 @@ async fn load_principal_record_returns_only_this_users_rows() {
     }
 }
 
-/// The loader reads emergency access, offline codes and fixed passcodes only for users its
-/// first read says have them: a user with exactly one of them (each kind alone, an offline code
-/// held by the user or by one of their tokens) must still get it.
+/// SPEC E-1, O-4, FP-1 at a first login: the loader reads emergency access, offline codes and
+/// fixed passcodes only for users its first read says have them, so a user with exactly one of
+/// them (each kind alone, an offline code held by the user or by one of their tokens) must
+/// still get it.
 #[tokio::test]
-async fn load_principal_record_finds_each_kind_of_emergency_row_alone() {
+async fn e1_o4_fp1_load_principal_record_finds_each_kind_of_emergency_row_alone() {
     for (store, _db) in all_test_stores().await {
         let (_, em_t) = user_with_token(&store, "only_emergency").await;
         let access = store
@@ -2624,24 +2625,19 @@ async fn r1_single_statement_batches_write_what_the_general_path_writes() {
             assert_eq!(a, b, "{backend:?} round {round}: {groups:?}");
         }
         assert!(planned >= 10, "only {planned} of 40 batches were planned");
-        let tokens = |s: &Store| {
-            let s = s.clone();
-            async move {
-                s.list_tokens()
-                    .await
-                    .unwrap()
-                    .into_iter()
+        // What the packet path writes: tokens' replay and failure columns, users' lockout ones.
+        type Written = (
+            Vec<(TokenId, i64, i64, u32)>,
+            Vec<(UserId, u32, i64, bool, Option<i64>)>,
+        );
+        async fn written(s: &Store) -> Written {
+            let tokens = s.list_tokens().await.unwrap().into_iter();
+            let users = s.list_users().await.unwrap().into_iter();
+            (
+                tokens
                     .map(|t| (t.id, t.last_step, t.drift, t.bad_count))
-                    .collect::<Vec<_>>()
-            }
-        };
-        let users = |s: &Store| {
-            let s = s.clone();
-            async move {
-                s.list_users()
-                    .await
-                    .unwrap()
-                    .into_iter()
+                    .collect(),
+                users
                     .map(|u| {
                         (
                             u.id,
@@ -2651,11 +2647,10 @@ async fn r1_single_statement_batches_write_what_the_general_path_writes() {
                             u.locked_at,
                         )
                     })
-                    .collect::<Vec<_>>()
-            }
-        };
-        assert_eq!(tokens(&fast).await, tokens(&general).await, "{backend:?}");
-        assert_eq!(users(&fast).await, users(&general).await, "{backend:?}");
+                    .collect(),
+            )
+        }
+        assert_eq!(written(&fast).await, written(&general).await, "{backend:?}");
         let audit_rows = fast.audit_since(0, 10_000).await.unwrap();
         assert!(audit_rows.len() > 100, "{}", audit_rows.len());
         assert_eq!(

@@ -300,14 +300,7 @@ async fn audit_export_pages_through_more_records_than_one_query_holds() {
 }
 
 async fn radius_count(store: &Store) -> Vec<String> {
-    let mut names: Vec<String> = store
-        .audit_since(0, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.protocol == "radius")
-        .map(|r| r.user_name)
-        .collect();
+    let mut names = radius_audit_names(store).await;
     names.sort();
     names
 }

@@ -427,3 +427,15 @@ pub async fn issue_tft_via_api(admin: SocketAddr, key: &str, serial: &str) -> St
         .unwrap_or_else(|| panic!("no TFT in {issued}"))
         .to_string()
 }
+
+/// The user names of the RADIUS audit rows, in the order they were written.
+pub async fn radius_audit_names(store: &tokengate::store::Store) -> Vec<String> {
+    store
+        .audit_since(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.protocol == "radius")
+        .map(|r| r.user_name)
+        .collect()
+}

@@ -156,17 +156,10 @@ async fn l4_user_name_with_a_nul_is_rejected_like_an_unknown_user_on_every_backe
             .code,
         Code::AccessAccept
     );
-    let names: Vec<String> = tg
-        .gw()
-        .store
-        .audit_since(0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.protocol == "radius")
-        .map(|r| r.user_name)
-        .collect();
-    assert_eq!(names, ["mal\u{FFFD}lory", "mallory", "alice"]);
+    assert_eq!(
+        radius_audit_names(&tg.gw().store).await,
+        ["mal\u{FFFD}lory", "mallory", "alice"]
+    );
     tg.shutdown().await;
     if let Some((_, name)) = pg {
         drop_pg(&name).await;
