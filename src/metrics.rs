@@ -306,10 +306,7 @@ impl Metrics {
         registry.register(Box::new(used_vec.clone()))?;
         let emergency_used =
             ["tft", "ott", "offline_code"].map(|k| used_vec.with_label_values(&[k]));
-        let started_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let started_unix = crate::clock::unix_now_f64();
         Ok(Metrics {
             registry,
             shared: Arc::new(Shared {

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use crate::clock::format_utc;
 use crate::config::DEFAULT_EMERGENCY_CODE_LENGTH;
 use crate::model::{
     AvailableRule, EmergencyAccess, EmergencyCode, EmergencyKind, EmergencyMode, FixedPasscode,
@@ -130,27 +131,6 @@ pub fn ott_export_text(issued: &IssuedEmergency) -> String {
         s.push('\n');
     }
     s
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (civil-from-days, proleptic Gregorian).
-pub fn format_utc(t: i64) -> String {
-    let days = t.div_euclid(DAY);
-    let secs = t.rem_euclid(DAY);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 impl Admin<'_> {
@@ -590,13 +570,6 @@ impl Admin<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_formatting() {
-        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_utc(951_868_800 + 3661), "2000-03-01T01:01:01Z");
-        assert_eq!(format_utc(1_795_305_600), "2026-11-22T00:00:00Z");
-    }
 
     #[test]
     fn e5_export_has_header_and_one_code_per_line_never_a_pin() {

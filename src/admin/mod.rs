@@ -10,8 +10,8 @@ mod import;
 mod populate;
 
 pub use emergency::{
-    format_utc, offline_token_aad, offline_user_aad, ott_export_text, EmergencyView,
-    FixedPasscodeView, IssueOptions, IssuedEmergency, OfflineView,
+    offline_token_aad, offline_user_aad, ott_export_text, EmergencyView, FixedPasscodeView,
+    IssueOptions, IssuedEmergency, OfflineView,
 };
 pub use import::{parse_import, ImportFormat, ImportedToken};
 pub use populate::{PopulateOptions, PopulatedUser, SECRETS_HEADER};

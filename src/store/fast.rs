@@ -123,7 +123,7 @@ impl FastWriter {
     /// commit running meanwhile, so the next transaction can start the WAL over. A failure only
     /// delays that; it is logged, not returned.
     fn finish_checkpoint(&mut self) {
-        let started = std::time::Instant::now();
+        let started = crate::clock::monotonic();
         let done = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {

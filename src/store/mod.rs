@@ -229,14 +229,6 @@ pub fn sqlite_url(path: &Path) -> String {
     out
 }
 
-/// Current Unix time, for the change-feed timestamps of admin calls that take no `now`.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Splits a SQLite URL into its normalised form (`mode=rwc` added unless a mode is given) and
 /// whether it names an in-memory database.
 fn normalise_sqlite_url(url: &str) -> (String, bool) {
@@ -706,7 +698,7 @@ impl Store {
         token_id: TokenId,
         user_id: Option<UserId>,
     ) -> Result<(), StoreError> {
-        let now = unix_now();
+        let now = crate::clock::unix_now();
         let mut tx = self.begin_admin().await?;
         // Admin transactions are serialised (see `begin_admin`) and the packet path never
         // changes an owner, so the owner read here is still current when the update runs.
@@ -1432,7 +1424,7 @@ async fn finish_token_change(
             what: format!("token {token_id}"),
         });
     }
-    note_token_change(&mut tx, token_id, unix_now()).await?;
+    note_token_change(&mut tx, token_id, crate::clock::unix_now()).await?;
     tx.commit().await?;
     Ok(())
 }

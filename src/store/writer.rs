@@ -276,7 +276,10 @@ impl Conns {
     /// The own SQLite connection, opened if needed; `None` when there is none to use.
     fn fast(&mut self) -> Option<&mut FastWriter> {
         if self.fast.is_none() {
-            if self.fast_retry_at.is_some_and(|t| Instant::now() < t) {
+            if self
+                .fast_retry_at
+                .is_some_and(|t| crate::clock::monotonic() < t)
+            {
                 return None;
             }
             match self.store.fast_writer()? {
@@ -286,7 +289,7 @@ impl Conns {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "store writer: own SQLite connection failed; using the pool");
-                    self.fast_retry_at = Some(Instant::now() + FAST_RETRY);
+                    self.fast_retry_at = Some(crate::clock::monotonic() + FAST_RETRY);
                     return None;
                 }
             }
@@ -357,7 +360,7 @@ async fn commit(
     // go to the shared runtime while this task starts the next transaction.
     let hand_over =
         replies.len() > INLINE_REPLIES && replies.iter().any(|r| matches!(r, Reply::Callback(_)));
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let outcome = conns.apply(&groups).await;
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     stats.commit_nanos_total.fetch_add(nanos, Ordering::Relaxed);

@@ -1210,7 +1210,7 @@ async fn admin_api_export_returns_the_e5_file_whose_codes_work_once_each() {
         "{text}"
     );
     assert!(header.contains(&"# Codes: 4"), "{text}");
-    let want_expiry = format!("# Expires: {}", tokengate::admin::format_utc(expires));
+    let want_expiry = format!("# Expires: {}", tokengate::clock::format_utc(expires));
     assert!(want_expiry.ends_with('Z'));
     assert!(header.contains(&want_expiry.as_str()), "{text}");
     assert!(!text.contains("1234"), "never the PIN");

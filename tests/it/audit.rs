@@ -146,7 +146,7 @@ async fn audit_export_round_trips_radius_tacacs_and_admin_records_in_jsonl_and_c
         assert_eq!(accept["actor"], serde_json::Value::Null);
         let at = accept["at"].as_i64().unwrap();
         assert!((tg.now() - at).abs() < 60);
-        assert_eq!(accept["time"], tokengate::admin::format_utc(at));
+        assert_eq!(accept["time"], tokengate::clock::format_utc(at));
         let odd = find(&lines, |r| r["user"] == ODD_NAME);
         assert_eq!(odd["protocol"], "radius");
         assert_eq!(odd["result"], "reject");
