@@ -105,8 +105,8 @@ pub enum AuditCmd {
         #[arg(long)]
         until: Option<String>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = crate::audit::ExportFormat::Jsonl)]
-        format: crate::audit::ExportFormat,
+        #[arg(long, value_enum, default_value_t = crate::audit::export::ExportFormat::Jsonl)]
+        format: crate::audit::export::ExportFormat,
         /// Write to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -945,12 +945,12 @@ async fn audit_command_on(
                     let file = std::fs::File::create(path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut w = std::io::BufWriter::new(file);
-                    crate::audit::export(store, since, until, format, &mut w).await?
+                    crate::audit::export::export(store, since, until, format, &mut w).await?
                 }
                 None => {
                     let stdout = std::io::stdout();
                     let mut w = std::io::BufWriter::new(stdout.lock());
-                    crate::audit::export(store, since, until, format, &mut w).await?
+                    crate::audit::export::export(store, since, until, format, &mut w).await?
                 }
             };
             store
@@ -973,8 +973,13 @@ async fn audit_command_on(
             };
             let before = now - i64::from(days) * 86_400;
             let cancel = tokio_util::sync::CancellationToken::new();
-            let n =
-                crate::audit::prune(store, before, config.file.audit.prune_batch, &cancel).await?;
+            let n = crate::audit::retention::prune(
+                store,
+                before,
+                config.file.audit.prune_batch,
+                &cancel,
+            )
+            .await?;
             store
                 .insert_audit(&record(
                     "audit_prune",

@@ -24,7 +24,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Regi
 
 use crate::engine::{Decision, Method, Outcome, Reason};
 use crate::model::ChallengeKind;
-use crate::stats::{AtomicHistogram, Buckets, Stats};
+use crate::stats::{AtomicHistogram, AuthCounters, Buckets, Stats};
 use crate::store::WriterStats;
 
 /// Every metric name, with the `tokengate_` prefix and a unit suffix.
@@ -244,7 +244,7 @@ pub struct Metrics {
     clients: Mutex<HashMap<String, Arc<ClientMetrics>>>,
     stats: Arc<Stats>,
     writer: Arc<WriterStats>,
-    auth: Arc<crate::server::auth::AuthService>,
+    auth: Arc<AuthCounters>,
     started_unix: f64,
 }
 
@@ -258,7 +258,7 @@ impl Metrics {
     pub fn new(
         stats: Arc<Stats>,
         writer: Arc<WriterStats>,
-        auth: Arc<crate::server::auth::AuthService>,
+        auth: Arc<AuthCounters>,
     ) -> Result<Metrics, MetricsError> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
@@ -468,7 +468,7 @@ impl Metrics {
             MetricType::COUNTER,
             vec![counter(&[], load(&w.failed_batches))],
         ));
-        let a = self.auth.counters();
+        let a = &self.auth;
         f.push(family(
             names::CACHE_LOOKUPS,
             "User cache lookups on the authentication path: hit (cached user or remembered unknown name) or miss (database read).",

@@ -18,6 +18,7 @@
 )]
 
 mod emergency;
+mod outcome;
 mod pin;
 mod verify;
 
@@ -25,6 +26,7 @@ mod verify;
 mod tests;
 
 pub use emergency::EmergencyVerdict;
+pub use outcome::WriteOp;
 pub use pin::check_pin_policy;
 pub use verify::{resync, CodeMatch, ResyncError};
 
@@ -38,7 +40,6 @@ use crate::model::{
     FixedPasscode, PinState, Token, TokenKind, User,
 };
 use crate::otp::{CodeCache, Pepper};
-use crate::store::WriteOp;
 
 /// A token with its seed decrypted (held in memory only), its emergency access and its offline
 /// emergency tokencode.

@@ -22,11 +22,12 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::config::{Config, NameCase};
 use crate::engine::ChapResponse;
+use crate::engine::WriteOp;
 use crate::engine::{self, AuthRequest, Ctx, LiveCode, LiveToken, Outcome, Principal, StateLookup};
 use crate::model::{AuditRecord, Challenge, UserId};
 use crate::otp::{Pepper, SeedCipher};
 use crate::stats::AuthCounters;
-use crate::store::{Store, StoreError, WriteOp, WriterHandle};
+use crate::store::{Store, StoreError, WriterHandle};
 
 /// A failure that prevents answering at all (the front end drops the request and counts it).
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +108,7 @@ pub struct AuthService {
     challenges: moka::sync::Cache<String, Challenge>,
     /// Highest token id seen (0 = not read yet), for [`AuthService::decoy_token`].
     max_token_id: std::sync::atomic::AtomicI64,
-    counters: AuthCounters,
+    counters: Arc<AuthCounters>,
     /// Itself, for completions that finish a request after the writer commits.
     me: std::sync::Weak<AuthService>,
 }
@@ -143,7 +144,7 @@ impl AuthService {
             pepper,
             cipher,
             clock,
-            counters: AuthCounters::default(),
+            counters: Arc::new(AuthCounters::default()),
             me: me.clone(),
         })
     }
@@ -159,8 +160,8 @@ impl AuthService {
         self.config.store(config);
     }
 
-    /// Cache and emergency-code counters (exported by `metrics`).
-    pub fn counters(&self) -> &AuthCounters {
+    /// Cache and emergency-code counters (shared with `metrics`, which exports them).
+    pub fn counters(&self) -> &Arc<AuthCounters> {
         &self.counters
     }
 

@@ -143,7 +143,11 @@ impl Gateway {
             key.seed_cipher(),
             clock.clone(),
         );
-        let metrics = Arc::new(Metrics::new(stats.clone(), writer_stats, auth.clone())?);
+        let metrics = Arc::new(Metrics::new(
+            stats.clone(),
+            writer_stats,
+            auth.counters().clone(),
+        )?);
         let ready = Arc::new(AtomicBool::new(false));
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -267,7 +271,7 @@ impl Gateway {
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));
         let retention = &config.file.audit;
         if retention.retention_days > 0 {
-            tracker.spawn(crate::audit::retention_loop(
+            tracker.spawn(crate::audit::retention::retention_loop(
                 store.clone(),
                 clock.clone(),
                 retention.retention_days,

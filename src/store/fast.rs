@@ -27,8 +27,9 @@ use super::ops::{
     batchable_advances, chunk_len, multi_row_sql, needs_savepoint, remaining_ops, Advance, Stmt,
 };
 use super::{
-    rows, Backend, StoreError, WalRestart, WriteOp, SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB,
+    rows, Backend, StoreError, WalRestart, SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB,
 };
+use crate::engine::WriteOp;
 use crate::model::{AuditRecord, TokenId};
 
 /// The writer's own connection to a SQLite file.

@@ -46,7 +46,6 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 pub use error::StoreError;
-pub use ops::WriteOp;
 pub use writer::{WriterHandle, WriterStats};
 
 use crate::model::{
@@ -1247,7 +1246,7 @@ impl Store {
     pub async fn insert_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         ops::insert_audit(&mut conn, r).await?;
-        crate::audit::emit(r);
+        crate::audit::log::emit(r);
         Ok(())
     }
 

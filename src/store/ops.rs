@@ -18,243 +18,128 @@ use sqlx::{Any, AnyConnection, Connection, Row};
 
 use super::rows::AUDIT_COLS;
 use super::{backend_of, rows, values_list, Backend, Store, StoreError};
-use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
+use crate::engine::WriteOp;
+use crate::model::{AuditRecord, TokenId};
 
 /// A query on the `Any` driver.
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-/// One write on the packet path. Groups of ops are applied by [`Store::apply_batch`] (usually
-/// through [`super::WriterHandle::submit`]).
-///
-/// **Put guards first.** A guard ([`WriteOp::AdvanceStep`], [`WriteOp::ConsumeChallenge`],
-/// [`WriteOp::ConsumeEmergencyCode`]) that changes no row fails the group, and the group's later
-/// ops are skipped. Ops *before* a failed guard would otherwise already have been written; so
-/// that a group is still all-or-nothing, a group with a guard after a non-guard op is wrapped in
-/// a savepoint and rolled back to it, which costs two extra statements. Groups written
-/// guards-first never pay that.
-///
-/// A non-guard op that matches no row (its user or token was deleted meanwhile) changes nothing
-/// and does not fail its group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOp {
-    /// Guard (SPEC R-1 replay compare-and-set):
-    /// `UPDATE tokens SET last_step = step, drift = drift WHERE id = token_id AND last_step < step`.
-    /// Fails when the token has already accepted this step or a later one (or does not exist).
-    AdvanceStep {
-        /// The token.
-        token_id: TokenId,
-        /// The TOTP step or HOTP counter just accepted.
-        step: i64,
-        /// The drift (in steps) at which the code matched (SPEC D-1).
-        drift: i64,
-    },
-    /// Guard: deletes the challenge session with this State. Single use: fails when the row is
-    /// already gone (consumed by a concurrent request or purged).
-    ConsumeChallenge {
-        /// The State value.
-        state: String,
-    },
-    /// Guard (SPEC E-1, one-time tokencodes work once, across restarts and instances):
-    /// `UPDATE emergency_codes SET used_at = <used_at> WHERE id = code_id AND used_at IS NULL`.
-    /// Fails when the code was already used (by a concurrent request or another instance), or is
-    /// gone (its set was replaced or cleared). Code ids are never reused, so an id read from a
-    /// stale cache can never consume a code of a newer set.
-    ConsumeEmergencyCode {
-        /// The [`crate::model::EmergencyCode`] id.
-        code_id: i64,
-        /// When it was used.
-        used_at: i64,
-    },
-    /// Guard (SPEC E-1, TFT use): the code still exists, is unused and its access has not
-    /// expired at `now`. A TFT is not consumed, but another instance may have cleared or
-    /// replaced it (E-4) while this one still had it cached: then the guard fails.
-    ConfirmEmergencyCode {
-        /// The [`crate::model::EmergencyCode`] id.
-        code_id: i64,
-        /// The time of use.
-        now: i64,
-    },
-    /// Deletes a token's online emergency access and its codes (SPEC E-4 `allow_and_disable`
-    /// after a real-token login, `allow_after_expiry` once the lifetime has ended). Not a guard:
-    /// nothing to delete is not a failure.
-    ClearEmergency {
-        /// The token.
-        token_id: TokenId,
-    },
-    /// Rewrites a token row without changing it (`SET bad_count = bad_count`): the write an
-    /// unknown user's request makes so that it costs the database what a wrong passcode's
-    /// failure bookkeeping costs (a scattered row page to log and flush), not just an audit
-    /// row (SPEC L-4: same answer, same time). Not a guard; a missing row changes nothing.
-    TouchToken {
-        /// Any token.
-        token_id: TokenId,
-    },
-    /// Sets a token's bad-passcode count (SPEC N-1).
-    SetTokenBadCount {
-        /// The token.
-        token_id: TokenId,
-        /// The new count.
-        bad_count: u32,
-    },
-    /// Sets a user's lockout bookkeeping (SPEC L-1, L-2).
-    SetUserFailures {
-        /// The user.
-        user_id: UserId,
-        /// Failures in the current window.
-        fail_count: u32,
-        /// Start of the current window.
-        fail_window_start: i64,
-        /// Whether the user is now locked.
-        locked: bool,
-        /// When the lock was set, if locked.
-        locked_at: Option<i64>,
-    },
-    /// Sets a token's PIN (New PIN mode completing, SPEC PIN-1).
-    SetPin {
-        /// The token.
-        token_id: TokenId,
-        /// Keyed hash of the new PIN.
-        pin_hash: String,
-        /// The new PIN state.
-        pin_state: PinState,
-    },
-    /// Stores a new challenge session. A State that already exists is a `Conflict` error.
-    InsertChallenge(Challenge),
-    /// Appends an audit record.
-    Audit(AuditRecord),
-}
-
-impl WriteOp {
-    /// True for the ops whose "no row changed" fails their group.
-    pub fn is_guard(&self) -> bool {
-        matches!(
-            self,
-            WriteOp::AdvanceStep { .. }
-                | WriteOp::ConsumeChallenge { .. }
-                | WriteOp::ConsumeEmergencyCode { .. }
-                | WriteOp::ConfirmEmergencyCode { .. }
-        )
-    }
-
-    /// Runs the op; returns the number of rows it changed.
-    async fn run(&self, conn: &mut AnyConnection) -> Result<u64, StoreError> {
-        let done = match self {
-            WriteOp::AdvanceStep {
-                token_id,
-                step,
-                drift,
-            } => {
-                // `$2` appears twice: SQLite binds `$N` by number, PostgreSQL natively.
-                sqlx::query(
-                    "UPDATE tokens SET last_step = $2, drift = $3 \
-                     WHERE id = $1 AND last_step < $2",
-                )
-                .bind(*token_id)
-                .bind(*step)
-                .bind(*drift)
+/// Runs one op; returns the number of rows it changed.
+async fn run_op(op: &WriteOp, conn: &mut AnyConnection) -> Result<u64, StoreError> {
+    let done = match op {
+        WriteOp::AdvanceStep {
+            token_id,
+            step,
+            drift,
+        } => {
+            // `$2` appears twice: SQLite binds `$N` by number, PostgreSQL natively.
+            sqlx::query(
+                "UPDATE tokens SET last_step = $2, drift = $3 \
+                 WHERE id = $1 AND last_step < $2",
+            )
+            .bind(*token_id)
+            .bind(*step)
+            .bind(*drift)
+            .execute(&mut *conn)
+            .await?
+        }
+        WriteOp::ConsumeChallenge { state } => {
+            sqlx::query("DELETE FROM challenges WHERE state = $1")
+                .bind(state.as_str())
                 .execute(&mut *conn)
                 .await?
-            }
-            WriteOp::ConsumeChallenge { state } => {
-                sqlx::query("DELETE FROM challenges WHERE state = $1")
-                    .bind(state.as_str())
-                    .execute(&mut *conn)
-                    .await?
-            }
-            WriteOp::ConsumeEmergencyCode { code_id, used_at } => {
-                sqlx::query(
-                    "UPDATE emergency_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
-                )
+        }
+        WriteOp::ConsumeEmergencyCode { code_id, used_at } => {
+            sqlx::query("UPDATE emergency_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
                 .bind(*code_id)
                 .bind(*used_at)
                 .execute(&mut *conn)
                 .await?
-            }
-            WriteOp::ConfirmEmergencyCode { code_id, now } => {
-                // A same-value UPDATE: both SQLite and PostgreSQL count the matched row.
-                sqlx::query(
-                    "UPDATE emergency_codes SET used_at = used_at \
-                     WHERE id = $1 AND used_at IS NULL AND EXISTS (\
-                       SELECT 1 FROM emergency_access a \
-                       WHERE a.token_id = emergency_codes.token_id AND a.expires_at > $2)",
-                )
-                .bind(*code_id)
-                .bind(*now)
-                .execute(&mut *conn)
-                .await?
-            }
-            WriteOp::ClearEmergency { token_id } => {
-                return clear_emergency(conn, *token_id).await;
-            }
-            WriteOp::TouchToken { token_id } => {
-                sqlx::query("UPDATE tokens SET bad_count = bad_count WHERE id = $1")
-                    .bind(*token_id)
-                    .execute(&mut *conn)
-                    .await?
-            }
-            WriteOp::SetTokenBadCount {
-                token_id,
-                bad_count,
-            } => {
-                sqlx::query("UPDATE tokens SET bad_count = $2 WHERE id = $1")
-                    .bind(*token_id)
-                    .bind(i64::from(*bad_count))
-                    .execute(&mut *conn)
-                    .await?
-            }
-            WriteOp::SetUserFailures {
-                user_id,
-                fail_count,
-                fail_window_start,
-                locked,
-                locked_at,
-            } => {
-                sqlx::query(
-                    "UPDATE users SET fail_count = $2, fail_window_start = $3, locked = $4, \
-                     locked_at = $5 WHERE id = $1",
-                )
-                .bind(*user_id)
-                .bind(i64::from(*fail_count))
-                .bind(*fail_window_start)
-                .bind(rows::flag(*locked))
-                .bind(*locked_at)
-                .execute(&mut *conn)
-                .await?
-            }
-            WriteOp::SetPin {
-                token_id,
-                pin_hash,
-                pin_state,
-            } => {
-                sqlx::query("UPDATE tokens SET pin_hash = $2, pin_state = $3 WHERE id = $1")
-                    .bind(*token_id)
-                    .bind(pin_hash.as_str())
-                    .bind(pin_state.as_str())
-                    .execute(&mut *conn)
-                    .await?
-            }
-            WriteOp::InsertChallenge(c) => sqlx::query(
-                "INSERT INTO challenges (state, user_id, token_id, kind, data, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        }
+        WriteOp::ConfirmEmergencyCode { code_id, now } => {
+            // A same-value UPDATE: both SQLite and PostgreSQL count the matched row.
+            sqlx::query(
+                "UPDATE emergency_codes SET used_at = used_at \
+                 WHERE id = $1 AND used_at IS NULL AND EXISTS (\
+                   SELECT 1 FROM emergency_access a \
+                   WHERE a.token_id = emergency_codes.token_id AND a.expires_at > $2)",
             )
-            .bind(c.state.as_str())
-            .bind(c.user_id)
-            .bind(c.token_id)
-            .bind(c.kind.as_str())
-            .bind(c.data.as_str())
-            .bind(c.created_at)
-            .bind(c.expires_at)
+            .bind(*code_id)
+            .bind(*now)
             .execute(&mut *conn)
-            .await
-            .map_err(|e| {
-                StoreError::from_write(e, || {
-                    ("challenge state".to_owned(), format!("user {}", c.user_id))
-                })
-            })?,
-            WriteOp::Audit(r) => return insert_audit(conn, r).await,
-        };
-        Ok(done.rows_affected())
-    }
+            .await?
+        }
+        WriteOp::ClearEmergency { token_id } => {
+            return clear_emergency(conn, *token_id).await;
+        }
+        WriteOp::TouchToken { token_id } => {
+            sqlx::query("UPDATE tokens SET bad_count = bad_count WHERE id = $1")
+                .bind(*token_id)
+                .execute(&mut *conn)
+                .await?
+        }
+        WriteOp::SetTokenBadCount {
+            token_id,
+            bad_count,
+        } => {
+            sqlx::query("UPDATE tokens SET bad_count = $2 WHERE id = $1")
+                .bind(*token_id)
+                .bind(i64::from(*bad_count))
+                .execute(&mut *conn)
+                .await?
+        }
+        WriteOp::SetUserFailures {
+            user_id,
+            fail_count,
+            fail_window_start,
+            locked,
+            locked_at,
+        } => {
+            sqlx::query(
+                "UPDATE users SET fail_count = $2, fail_window_start = $3, locked = $4, \
+                 locked_at = $5 WHERE id = $1",
+            )
+            .bind(*user_id)
+            .bind(i64::from(*fail_count))
+            .bind(*fail_window_start)
+            .bind(rows::flag(*locked))
+            .bind(*locked_at)
+            .execute(&mut *conn)
+            .await?
+        }
+        WriteOp::SetPin {
+            token_id,
+            pin_hash,
+            pin_state,
+        } => {
+            sqlx::query("UPDATE tokens SET pin_hash = $2, pin_state = $3 WHERE id = $1")
+                .bind(*token_id)
+                .bind(pin_hash.as_str())
+                .bind(pin_state.as_str())
+                .execute(&mut *conn)
+                .await?
+        }
+        WriteOp::InsertChallenge(c) => sqlx::query(
+            "INSERT INTO challenges (state, user_id, token_id, kind, data, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.state.as_str())
+        .bind(c.user_id)
+        .bind(c.token_id)
+        .bind(c.kind.as_str())
+        .bind(c.data.as_str())
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            StoreError::from_write(e, || {
+                ("challenge state".to_owned(), format!("user {}", c.user_id))
+            })
+        })?,
+        WriteOp::Audit(r) => return insert_audit(conn, r).await,
+    };
+    Ok(done.rows_affected())
 }
 
 /// Binds one audit record's values in [`AUDIT_COLS`] order (single and multi-row inserts).
@@ -508,7 +393,7 @@ async fn run_group<'g>(
             audits.push(r);
             continue;
         }
-        let changed = op.run(&mut *conn).await?;
+        let changed = run_op(op, &mut *conn).await?;
         if op.is_guard() && changed == 0 {
             ok = false;
             break;

@@ -32,8 +32,9 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use super::ops::{batchable_advances, WriteOp};
+use super::ops::batchable_advances;
 use super::{rows, StoreError};
+use crate::engine::WriteOp;
 use crate::model::{AuditRecord, TokenId, UserId};
 
 /// The statement. `$1` guards (`g`, token, step, drift, bad count or null), `$2` token writes

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::testing::{all_test_stores, fresh_sqlite_store};
 use super::*;
+use crate::engine::WriteOp;
 use crate::model::{
     AvailableRule, ChallengeKind, EmergencyCode, EmergencyMode, HashAlgorithm, OtpMode, PinState,
     TokenKind,

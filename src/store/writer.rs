@@ -24,7 +24,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use std::future::Future;
 
 use super::fast::FastWriter;
-use super::{Backend, Store, StoreError, WriteOp};
+use super::{Backend, Store, StoreError};
+use crate::engine::WriteOp;
 use crate::stats::{AtomicHistogram, BatchGroups, CommitNanos};
 
 /// Counters of the writer, shared through an `Arc` for the metrics endpoint.
@@ -368,7 +369,7 @@ async fn commit(
     match outcome {
         Ok(results) => {
             let fan_out = move || {
-                crate::audit::emit_committed(&groups, &results);
+                crate::audit::log::emit_committed(&groups, &results);
                 for (reply, ok) in replies.into_iter().zip(results.iter()) {
                     reply.send(Ok(*ok));
                 }
@@ -409,7 +410,7 @@ async fn retry_one_by_one(conns: &mut Conns, groups: Vec<Vec<WriteOp>>, replies:
     while let Some((group, reply)) = pending.next() {
         match conns.apply(std::slice::from_ref(&group)).await {
             Ok(results) => {
-                crate::audit::emit_committed(std::slice::from_ref(&group), &results);
+                crate::audit::log::emit_committed(std::slice::from_ref(&group), &results);
                 reply.send(Ok(results.first().copied().unwrap_or(true)));
             }
             Err(err) if err.is_statement_error(conns.backend()) => {

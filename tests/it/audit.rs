@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use tokengate::engine::WriteOp;
 use tokengate::model::AuditRecord;
 use tokengate::radius::Code;
-use tokengate::store::{Store, WriteOp};
+use tokengate::store::Store;
 
 use crate::common::*;
 use crate::multi_instance::{drop_pg, fresh_pg_url};

@@ -407,7 +407,7 @@ impl Daemon {
             .unwrap()
             .iter()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == tokengate::audit::TARGET)
+            .filter(|v| v["target"] == tokengate::audit::log::TARGET)
             .collect()
     }
 }
