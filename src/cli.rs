@@ -1021,7 +1021,7 @@ async fn populate(admin: &Admin<'_>, p: PopulateArgs, json: bool, now: i64) -> R
     };
     // Create the secrets file first: without it the users would be useless to the generator.
     let file = ExportFile::create(&p.secrets_out)?;
-    let started = std::time::Instant::now();
+    let started = crate::clock::monotonic();
     let mut bar = Progress::new(p.users);
     let result = admin
         .populate(&opts, now, |done| bar.update(done, started.elapsed()))

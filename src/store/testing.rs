@@ -7,6 +7,9 @@
 //! a new database with a random name, so tests in parallel threads or processes (cargo-nextest)
 //! never see each other's rows. It must not touch any database it did not create.
 
+// Test-only harness: a database that cannot be set up is a failed test, so it may panic.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use sqlx::{AnyConnection, Connection, Executor};
