@@ -1,4 +1,7 @@
-//! Admin operations on users and tokens, shared by the CLI (and, later, the HTTP admin API).
+//! Admin operations on users and tokens, shared by the CLI and the HTTP admin API
+//! (`server::http`): users, tokens, PINs, resync, import, emergency access, fixed passcodes,
+//! offline codes and OTT export (`emergency.rs`), bulk population for load tests
+//! (`populate.rs`).
 //!
 //! Each operation validates its input (clear errors, nothing changed on bad input), does the
 //! protected-form conversions (seed → AEAD blob, PIN → keyed hash) and writes an audit record

@@ -1,5 +1,6 @@
-//! The TACACS+ front end over plain TCP (RFC 8907): listeners, client lookup, framing, key
-//! rollover, and rendering engine decisions as authentication REPLYs.
+//! The TACACS+ front end over plain TCP (RFC 8907) and TLS 1.3 (RFC 9887): listeners, client
+//! lookup, framing, key rollover (plain) or clear bodies (TLS), and rendering engine decisions
+//! as authentication REPLYs.
 //!
 //! Per connection (one task, bounded by `max_connections`): known client by source address
 //! (otherwise close and count) → read the 12-byte header → check the body cap → read exactly
@@ -10,7 +11,10 @@
 //! unchanged. Authorization answers from `[tacacs.authorization.*]`; accounting records are
 //! stored in the audit log before SUCCESS is sent. Every closed connection is counted with a
 //! reason in [`TacacsStats`]. Cancellation is only observed while waiting for input, so a
-//! request being decided is still answered during shutdown. TLS (RFC 9887) is not served here.
+//! request being decided is still answered during shutdown. On the TLS listener any client
+//! whose address matches is looked up (its certificate is the credential), the TLS 1.3
+//! handshake then verifies the client certificate (rustls `ServerConfig` built at config load),
+//! and bodies must be clear (obfuscated ones are refused inside TLS).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
