@@ -239,7 +239,7 @@ fn engine_accept_hotp_first(bencher: divan::Bencher) {
     engine(bencher, Path::HotpAccept { warm: false });
 }
 
-/// The per-request copy of a cached user (`server::auth` decides on a copy and swaps it in
+/// The per-request copy of a cached user (`server::service` decides on a copy and swaps it in
 /// once the writes commit): one PIN token, HOTP code cache shared.
 #[divan::bench]
 fn principal_clone(bencher: divan::Bencher) {

@@ -12,12 +12,12 @@
 // ages, and pick the thread RNG (clippy.toml disallows both in the layers below).
 #![allow(clippy::disallowed_methods)]
 
-pub mod auth;
 pub mod dupcache;
 pub mod health;
 pub mod http;
 pub mod radius;
 pub mod reload;
+pub mod service;
 pub mod tacacs;
 
 use std::net::SocketAddr;
@@ -35,7 +35,7 @@ use crate::otp::MasterKey;
 use crate::stats::Stats;
 use crate::store::{Store, StoreOptions, WriterHandle};
 
-use auth::AuthService;
+use service::AuthService;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

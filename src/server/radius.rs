@@ -27,8 +27,8 @@ use crate::metrics::{ClientMetrics, Metrics, Protocol};
 use crate::radius::{attr, ClientKey, Code, DecodeError, Encoder, Packet, MAX_PACKET_LEN};
 use crate::stats::{DropReason, Stats};
 
-use super::auth::{AuthDone, AuthError, AuthResult, AuthService};
 use super::dupcache::{Claim, DupCache};
+use super::service::{AuthDone, AuthError, AuthResult, AuthService};
 
 /// Receive buffer asked for each RADIUS socket: room for a few thousand datagrams, so a short
 /// pause of the receive loop (a slow commit) does not make the kernel drop requests. Linux caps

@@ -24,8 +24,8 @@ use serde::Serialize;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 
-use super::auth::AuthService;
 use super::radius::Radius;
+use super::service::AuthService;
 use super::tacacs::Tacacs;
 
 /// What a reload did.

@@ -42,7 +42,7 @@ use crate::tacacs::{
 };
 use crate::tacacs::{policy, AuthenService, AuthenType, StartInfo, Verdict};
 
-use super::auth::AuthService;
+use super::service::AuthService;
 
 /// Prompt of the GETUSER reply.
 const USER_PROMPT: &[u8] = b"Username: ";

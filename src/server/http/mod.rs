@@ -41,7 +41,7 @@ use crate::config::Config;
 use crate::otp::MasterKey;
 use crate::store::Store;
 
-use super::auth::AuthService;
+use super::service::AuthService;
 
 mod call;
 mod emergency;
@@ -123,6 +123,10 @@ where
 {
     // The table below is static: a method without a filter is a programming error caught by
     // the route tests at once.
+    #[allow(
+        clippy::expect_used,
+        reason = "static route table, every entry exercised by the route tests"
+    )]
     let filter = MethodFilter::try_from(method.clone()).expect("route methods are standard");
     Route {
         method,
