@@ -7,6 +7,7 @@
 //! - [`radius`]: sans-IO RADIUS codec and dictionary loader (bytes in, bytes out).
 //! - [`tacacs`]: sans-IO TACACS+ codec and per-session state machine (bytes in, bytes out).
 //! - [`otp`]: HOTP/TOTP, keyed hashes, seed encryption, code generation (pure).
+//! - [`policy`]: the per-domain policies and prompt texts the engine decides with (plain data).
 //! - [`engine`]: protocol-neutral decisions (pure: state, `now` and an RNG in; decision + writes out).
 //! - [`store`]: SQLite/PostgreSQL persistence, migrations, group-commit writer.
 //! - [`server`]: the I/O: UDP listeners, caches, the auth service, lifecycle.
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod otp;
+pub mod policy;
 pub mod radius;
 pub mod server;
 pub mod stats;

@@ -12,10 +12,10 @@ use std::hint::black_box;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokengate::config::{Policies, Prompts};
 use tokengate::engine::{authenticate, AuthRequest, Ctx, LiveToken, Principal, StateLookup};
 use tokengate::model::{HashAlgorithm, OtpMode, PinState, Token, TokenKind, User};
 use tokengate::otp::{self, MasterKey};
+use tokengate::policy::{Policies, Prompts};
 use tokengate::radius::{attr, ClientKey, Code, Encoder, Packet};
 use zeroize::Zeroizing;
 

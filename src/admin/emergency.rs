@@ -9,12 +9,12 @@
 use serde::Serialize;
 
 use crate::clock::format_utc;
-use crate::config::DEFAULT_EMERGENCY_CODE_LENGTH;
 use crate::model::{
     AvailableRule, EmergencyAccess, EmergencyCode, EmergencyKind, EmergencyMode, FixedPasscode,
     OfflineCode, Token, TokenKind, User,
 };
 use crate::otp::{self, Charset};
+use crate::policy::DEFAULT_EMERGENCY_CODE_LENGTH;
 
 use super::{Admin, AdminError};
 
@@ -336,8 +336,8 @@ impl Admin<'_> {
             )));
         }
         let ok = match pol.charset {
-            crate::config::PinCharset::Numeric => passcode.bytes().all(|b| b.is_ascii_digit()),
-            crate::config::PinCharset::Alphanumeric => {
+            crate::policy::PinCharset::Numeric => passcode.bytes().all(|b| b.is_ascii_digit()),
+            crate::policy::PinCharset::Alphanumeric => {
                 passcode.bytes().all(|b| b.is_ascii_alphanumeric())
             }
         };

@@ -34,12 +34,12 @@ use base64::Engine as _;
 use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use crate::config::{NtcFailure, Policies, Prompts};
 use crate::model::{
     AuditRecord, AvailableRule, Challenge, ChallengeKind, EmergencyAccess, EmergencyKind,
     FixedPasscode, PinState, Token, TokenKind, User,
 };
 use crate::otp::{CodeCache, Pepper};
+use crate::policy::{NtcFailure, Policies, Prompts};
 
 /// A token with its seed decrypted (held in memory only), its emergency access and its offline
 /// emergency tokencode.

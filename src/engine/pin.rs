@@ -1,7 +1,7 @@
 //! PIN policy checks for user-chosen PINs (SPEC PIN-1): length, character set, forbidden list.
 
-use crate::config::{PinCharset, PinPolicy};
 use crate::otp;
+use crate::policy::{PinCharset, PinPolicy};
 
 /// Checks a candidate PIN; the error is a short reason suitable for the prompt.
 pub fn check_pin_policy(policy: &PinPolicy, pin: &[u8]) -> Result<(), &'static str> {

@@ -12,9 +12,9 @@ use rand::SeedableRng;
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::config::{PinCharset, Policies, Prompts};
 use crate::model::{HashAlgorithm, OtpMode, PinState, Token, TokenKind, User};
 use crate::otp::{self, MasterKey};
+use crate::policy::{PinCharset, Policies, Prompts};
 
 const SEED: &[u8] = b"12345678901234567890";
 /// RFC 6238 instant: step T = 0x23523EC; codes T-1, T, T+1 = 731029, 081804, 050471.
@@ -549,7 +549,7 @@ fn pin2_system_generated_pin_when_enabled() {
 
 #[test]
 fn pin_policy_rules() {
-    let p = crate::config::PinPolicy {
+    let p = crate::policy::PinPolicy {
         forbidden: vec!["0000".into()],
         ..Default::default()
     };
@@ -1052,7 +1052,7 @@ fn chap_cannot_match_pin_plus_tokencode() {
 /// adds the codes the window moved by. A code of the wrong shape computes nothing.
 #[test]
 fn w1_hotp_checks_keep_the_window_codes_for_the_next_check() {
-    let policy = crate::config::TokenPolicy::default();
+    let policy = crate::policy::TokenPolicy::default();
     let lt = live(1, TokenKind::Pin, None, OtpMode::Hotp);
     let code = |c: u64| otp::Code::new(otp::hotp(SEED, c, 6, HashAlgorithm::Sha1), 6);
     let wide = i64::from(policy.hotp_wide_window);

@@ -7,9 +7,9 @@
 //! HMAC, not one per candidate (bench/README.md: 1.5x the peak with HOTP tokens). Pure: `now`
 //! is a parameter.
 
-use crate::config::TokenPolicy;
 use crate::model::OtpMode;
 use crate::otp::{self, Code, HashAlgorithm, HotpKey, Pepper};
+use crate::policy::TokenPolicy;
 
 use super::LiveToken;
 

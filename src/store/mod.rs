@@ -35,7 +35,7 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,7 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
+pub use crate::config::sqlite_url;
 pub use error::StoreError;
 pub use writer::{WriterHandle, WriterStats};
 
@@ -209,23 +210,6 @@ pub(crate) struct WalRestart {
     pub(crate) writers: std::sync::atomic::AtomicUsize,
     /// Set by the checkpointer, taken by the writer.
     pub(crate) wanted: std::sync::atomic::AtomicBool,
-}
-
-/// Builds a `sqlite://` URL for a file path, percent-encoding the characters a URL would
-/// otherwise take for syntax. The file is created when missing.
-pub fn sqlite_url(path: &Path) -> String {
-    let mut out = String::from("sqlite://");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            ' ' => out.push_str("%20"),
-            c => out.push(c),
-        }
-    }
-    out.push_str("?mode=rwc");
-    out
 }
 
 /// Splits a SQLite URL into its normalised form (`mode=rwc` added unless a mode is given) and
