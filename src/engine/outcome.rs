@@ -1,7 +1,7 @@
 //! The engine's effect vocabulary: the [`WriteOp`]s that make a decision durable.
 //!
 //! The engine returns them; the store commits them (guards first, group commit, see
-//! `store::ops`); the audit log reads the committed `Audit` ops. The SQL of each op lives in the
+//! `store::batch`); the audit log reads the committed `Audit` ops. The SQL of each op lives in the
 //! store, not here: this file only says what must change.
 
 use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};

@@ -49,7 +49,7 @@ pub enum StoreError {
     /// Any other database or connection error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// An error of the group-commit writer's own SQLite connection (`store::fast`).
+    /// An error of the group-commit writer's own SQLite connection (`store::batch::sqlite`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The group-commit writer could not run this group because the whole batch failed with an

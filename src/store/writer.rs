@@ -23,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use std::future::Future;
 
-use super::fast::FastWriter;
+use super::batch::FastWriter;
 use super::{Backend, Store, StoreError};
 use crate::engine::WriteOp;
 use crate::stats::{AtomicHistogram, BatchGroups, CommitNanos};

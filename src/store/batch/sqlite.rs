@@ -6,8 +6,8 @@
 //! each a cross-thread wake-up and a wake-up back). Profiles at peak load showed those hand-offs,
 //! not SQLite, as most of a commit's time. Here the statements run on the calling thread.
 //!
-//! What it runs must be exactly what [`Store::apply_batch_on`](super::Store::apply_batch_on)
-//! runs: the same multi-row statements (shared texts from `ops`), the same leading-guard rule,
+//! What it runs must be exactly what [`Store::apply_batch_on`](crate::store::Store::apply_batch_on)
+//! runs: the same multi-row statements (shared texts from [`super`]), the same guard rule,
 //! the same savepoints, the same results. It takes the batches whose ops are all plain updates,
 //! deletes and audit rows ([`FastWriter::supports`]); a batch with anything else (a new
 //! challenge, whose duplicate State must become a `Conflict`, a new PIN, clearing emergency
@@ -23,14 +23,14 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use super::ops::{
-    batchable_advances, chunk_len, multi_row_sql, needs_savepoint, remaining_ops, Advance, Stmt,
-};
 use super::{
-    rows, Backend, StoreError, WalRestart, SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB,
+    batchable_advances, chunk_len, multi_row_sql, needs_savepoint, remaining_ops, Advance, Stmt,
+    AUDIT_PARAMS,
 };
 use crate::engine::WriteOp;
 use crate::model::{AuditRecord, TokenId};
+use crate::store::checkpoint::WalRestart;
+use crate::store::{rows, Backend, StoreError, SQLITE_BUSY_TIMEOUT_MS, SQLITE_WRITER_CACHE_KIB};
 
 /// The writer's own connection to a SQLite file.
 pub(crate) struct FastWriter {
@@ -89,7 +89,7 @@ impl FastWriter {
         })
     }
 
-    /// [`Store::apply_batch`](super::Store::apply_batch) for a supported batch: one
+    /// [`Store::apply_batch`](crate::store::Store::apply_batch) for a supported batch: one
     /// `BEGIN IMMEDIATE` transaction, committed durably before this returns `Ok`.
     pub(crate) fn apply_batch(&mut self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
         if groups.is_empty() {
@@ -185,9 +185,9 @@ fn insert_audits(tx: &Transaction<'_>, records: &[&AuditRecord]) -> Result<(), S
     Ok(())
 }
 
-/// One audit record's values in `AUDIT_COLS` order (as `ops::bind_audit` binds them),
+/// One audit record's values in `AUDIT_COLS` order (as `sqlx::bind_audit` binds them),
 /// borrowed: no copy of the record's strings (unless [`rows::audit_text`] must replace a NUL).
-fn audit_values(r: &AuditRecord) -> [ToSqlOutput<'_>; super::ops::AUDIT_PARAMS] {
+fn audit_values(r: &AuditRecord) -> [ToSqlOutput<'_>; AUDIT_PARAMS] {
     fn text(s: &str) -> ToSqlOutput<'_> {
         match rows::audit_text(s) {
             std::borrow::Cow::Borrowed(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
@@ -210,7 +210,7 @@ fn audit_values(r: &AuditRecord) -> [ToSqlOutput<'_>; super::ops::AUDIT_PARAMS] 
     ]
 }
 
-/// One group's ops in order (audit rows collected for the end), as `ops::run_group` does.
+/// One group's ops in order (audit rows collected for the end), as `sqlx::run_group` does.
 fn run_group<'g>(
     tx: &Transaction<'_>,
     ops: &'g [WriteOp],
@@ -245,7 +245,7 @@ fn run_group<'g>(
     Ok(ok)
 }
 
-/// One op; returns the rows it changed. The statements are those of `WriteOp::run`.
+/// One op; returns the rows it changed. The statements are those of `sqlx::run_op`.
 fn run_op(tx: &Transaction<'_>, op: &WriteOp) -> Result<usize, StoreError> {
     let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<usize, StoreError> {
         Ok(tx.prepare_cached(sql)?.execute(params)?)

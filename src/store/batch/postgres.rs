@@ -3,11 +3,11 @@
 //! INSERT …` statement instead of `BEGIN`, a statement per kind and `COMMIT`.
 //!
 //! Why: on PostgreSQL every statement is a network round trip to a server process, and the one
-//! writer waits for each. The general path ([`Store::apply_batch_on`](super::Store::apply_batch_on))
-//! takes four per batch at least (`BEGIN`, the multi-row compare-and-set, the multi-row audit
-//! insert, `COMMIT`); measured at peak, a batch of about 32 groups took 1.5 ms to commit. A single
-//! statement outside an explicit transaction is its own transaction, atomic and committed (with
-//! its WAL flush) before the reply comes back, so the durability and all-or-nothing rules are
+//! writer waits for each. The general path ([`Store::apply_batch_on`]) takes four per batch at
+//! least (`BEGIN`, the multi-row compare-and-set, the multi-row audit insert, `COMMIT`);
+//! measured at peak, a batch of about 32 groups took 1.5 ms to commit. A single statement
+//! outside an explicit transaction is its own transaction, atomic and committed (with its WAL
+//! flush) before the reply comes back, so the durability and all-or-nothing rules are
 //! unchanged.
 //!
 //! The rows travel as four JSON parameters, read with `json_to_recordset`. One statement text
@@ -18,13 +18,15 @@
 //! exactly "a failed guard skips the rest of its group".
 //!
 //! What it takes ([`plan`]): every group is either a leading [`WriteOp::AdvanceStep`] that the
-//! batch's multi-row guard can take (see `ops::batchable_advances`) or no guard at all, followed
-//! only by [`WriteOp::TouchToken`], [`WriteOp::SetTokenBadCount`], [`WriteOp::SetUserFailures`]
-//! and [`WriteOp::Audit`]. Within one statement PostgreSQL must not update a row twice (which of
-//! two updates wins would be unspecified), so every token and user row may be written by one op
-//! of the batch only, except a group's bad-count reset of its own guarded token, which joins the
-//! guard's row. Anything else (challenges, emergency codes, new PINs, a row written twice) goes
-//! through the general path, which runs groups in order.
+//! batch's multi-row guard can take (see [`super::batchable_advances`]) or no guard at all,
+//! followed only by [`WriteOp::TouchToken`], [`WriteOp::SetTokenBadCount`],
+//! [`WriteOp::SetUserFailures`] and [`WriteOp::Audit`]. Within one statement PostgreSQL must not
+//! update a row twice (which of two updates wins would be unspecified), so every token and user
+//! row may be written by one op of the batch only, except a group's bad-count reset of its own
+//! guarded token, which joins the guard's row. Anything else (challenges, emergency codes, new
+//! PINs, a row written twice) goes through the general path, which runs groups in order.
+//!
+//! [`Store::apply_batch_on`]: crate::store::Store::apply_batch_on
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -32,10 +34,10 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use super::ops::batchable_advances;
-use super::{rows, StoreError};
+use super::batchable_advances;
 use crate::engine::WriteOp;
 use crate::model::{AuditRecord, TokenId, UserId};
+use crate::store::{rows, StoreError};
 
 /// The statement. `$1` guards (`g`, token, step, drift, bad count or null), `$2` token writes
 /// (`g` or -1, token, bad count or null for a touch), `$3` user failure bookkeeping, `$4` audit
