@@ -53,6 +53,8 @@ mod acct;
 mod authen;
 mod author;
 mod body;
+mod connection;
+mod event;
 mod header;
 mod obfuscation;
 pub mod policy;
@@ -68,15 +70,14 @@ pub use authen::{
 };
 pub use author::{AuthenMethod, AuthorRequest, AuthorResponse, AuthorStatus};
 pub use body::{encode_packet, split_packet, Args, ArgsIter, Body, Obfuscation};
+pub use connection::{Connection, ConnectionError, ConnectionLimits};
+pub use event::{Answer, Credential, Event, StartInfo};
 pub use header::{
     Header, PacketType, Version, FLAG_SINGLE_CONNECT, FLAG_UNENCRYPTED, HEADER_LEN, MAX_BODY_LEN,
 };
 pub use obfuscation::{deobfuscate, deobfuscate_with_keys, obfuscate};
 pub use policy::{AuthorSet, Verdict};
-pub use session::{
-    Answer, Connection, ConnectionError, ConnectionLimits, Credential, Event, Session,
-    SessionError, SessionKind, SessionLimits, StartInfo,
-};
+pub use session::{Session, SessionError, SessionKind, SessionLimits};
 
 /// Why bytes were rejected by [`Header::decode`], [`split_packet`] or [`Body::decode`].
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
