@@ -100,12 +100,7 @@ pub fn decode(s: &str) -> Result<Vec<u8>, Base32Error> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

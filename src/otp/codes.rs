@@ -116,12 +116,7 @@ pub fn random_seed(rng: &mut (impl RngCore + CryptoRng), len: usize) -> Vec<u8> 
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use rand::rngs::StdRng;

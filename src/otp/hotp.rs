@@ -233,12 +233,7 @@ pub fn find_match(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

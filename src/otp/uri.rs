@@ -392,12 +392,7 @@ impl OtpauthUri {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -2,12 +2,8 @@
 //!
 //! This file owns the codec's unit tests only; it must not reach the network or the clock.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Tests may unwrap and panic (clippy.toml) and index directly.
+#![allow(clippy::indexing_slicing)]
 
 use super::*;
 

@@ -135,7 +135,6 @@ impl<K: Hash + Eq, V: Clone> DupCache<K, V> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -10,12 +10,9 @@
 //! events or typed errors back. Decoding never allocates and never panics on untrusted input;
 //! every length is checked before anything is read.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Untrusted bytes never panic here: unwrap, expect and panic are denied crate-wide
+// (Cargo.toml [lints.clippy]); this pure module also denies unchecked indexing.
+#![deny(clippy::indexing_slicing)]
 
 /// Declares a one-octet wire enum with `from_u8`, `as_u8` and a decoder that maps unknown
 /// octets to the given [`DecodeError`] variant.

@@ -153,7 +153,7 @@ fn attributes(set: &AuthorSet, request: &Args<'_>) -> Verdict {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     fn set(args: &[&str], permit: &[&str], deny: &[&str]) -> AuthorSet {

@@ -1,12 +1,8 @@
 //! Dictionary unit tests: the shipped dictionary loads and encodes known values, encoding and
 //! parse errors (with file and line), and the grammar (vendors, blocks, flags, includes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Tests may unwrap and panic (clippy.toml) and index directly.
+#![allow(clippy::indexing_slicing)]
 
 use std::path::Path;
 

@@ -269,7 +269,6 @@ pub(crate) async fn apply(conn: &mut AnyConnection, plan: Plan) -> Result<Vec<bo
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -5,12 +5,8 @@
 //! This file holds what they share once: the VECTORS.md §3 and §6 packets (key `testing123`),
 //! packet openers and a test client. The tests must not reach the network or the clock.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Tests may unwrap and panic (clippy.toml) and index directly.
+#![allow(clippy::indexing_slicing)]
 
 use super::*;
 
