@@ -1,14 +1,19 @@
-//! Emergency access checks (SPEC §6–§8): fixed passcode (FP-1), online emergency codes — a TFT
-//! or an OTT set — (E-1..E-3, P-3), and the offline emergency tokencode used online (O-4).
+//! Emergency access (SPEC §6–§8): fixed passcode (FP-1, FP-2), online emergency codes — a TFT
+//! or an OTT set — (E-1..E-3, P-3), the offline emergency tokencode used online (O-4), and what
+//! the real token does while emergency codes are active (E-4).
 //!
-//! Pure functions over the principal's cached state: they report what matched and leave the
-//! decision (E-4, bookkeeping) to the engine. Every stored code of a token is checked, matched or
-//! not, so timing does not reveal which code (or whether any) matched.
+//! The checks ([`judge`], [`fixed_passcode_matches`]) report what matched; every stored code of
+//! a token is checked, matched or not, so timing does not reveal which code (or whether any)
+//! matched. The accepts write their bookkeeping (E-1: the OTT code is consumed, the TFT
+//! confirmed; counters reset); a failed emergency code falls through to the real token's
+//! decision and is counted there (L-2).
 
-use crate::model::{EmergencyKind, PinState, TokenKind};
+use crate::model::{AvailableRule, EmergencyKind, PinState, TokenKind};
 use crate::otp;
 
-use super::{Ctx, LiveToken, Principal};
+use super::lockout::reset_counters;
+use super::outcome::Builder;
+use super::{Ctx, Decision, LiveToken, Method, Outcome, Principal, Reason, WriteOp};
 
 /// What a token's emergency codes made of a passcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,4 +117,89 @@ pub fn fixed_passcode_matches(ctx: &Ctx<'_>, p: &Principal, passcode: &[u8], now
     };
     let ok = ctx.pepper.verify(hash, passcode);
     ok && fp.allowed && fp.expires_at.is_none_or(|e| now < e)
+}
+
+/// FP-1 accept: no counter of a token moves, the user's failures reset, and the accept is marked
+/// single-factor (FP-2).
+pub(super) fn accept_fixed_passcode(mut out: Builder<'_>, p: &mut Principal) -> Outcome {
+    reset_counters(&mut out, p, None);
+    out.finish(
+        Decision::Accept,
+        Method::FixedPasscode,
+        Reason::SingleFactor,
+    )
+}
+
+/// E-1 accept of token `i`'s TFT or OTT code `code_id`: a TFT must still exist (guard), an OTT
+/// code is consumed (guard) and marked used in the cached state; counters reset.
+pub(super) fn accept_code(
+    mut out: Builder<'_>,
+    p: &mut Principal,
+    i: usize,
+    code_id: i64,
+    kind: EmergencyKind,
+) -> Outcome {
+    let method = match kind {
+        EmergencyKind::Tft => {
+            // Reusable, but it must still exist in the database: another instance may have
+            // cleared or replaced it since this one cached it.
+            out.guard(WriteOp::ConfirmEmergencyCode {
+                code_id,
+                now: out.now,
+            });
+            Method::Tft
+        }
+        EmergencyKind::Ott => {
+            // E-1: each OTT code works once, across restarts and instances.
+            out.guard(WriteOp::ConsumeEmergencyCode {
+                code_id,
+                used_at: out.now,
+            });
+            let codes = p
+                .tokens
+                .get_mut(i)
+                .and_then(|lt| lt.emergency.as_mut())
+                .map(|ea| ea.codes.iter_mut());
+            for c in codes.into_iter().flatten() {
+                if c.id == code_id {
+                    c.used_at = Some(out.now);
+                }
+            }
+            Method::Ott
+        }
+    };
+    reset_counters(&mut out, p, Some(i));
+    out.finish(Decision::Accept, method, Reason::None)
+}
+
+/// O-4 accept of token `i`'s offline emergency tokencode: counters reset.
+pub(super) fn accept_offline_code(mut out: Builder<'_>, p: &mut Principal, i: usize) -> Outcome {
+    reset_counters(&mut out, p, Some(i));
+    out.finish(Decision::Accept, Method::OfflineCode, Reason::None)
+}
+
+/// E-4: whether the real token `lt`, whose code just matched, may be accepted while it has
+/// online emergency access. While the access is active, `deny` and `allow_after_expiry` refuse
+/// it (the caller counts the failure, L-2) and `allow_and_disable` lets it in and deletes the
+/// codes; once the access has expired, the real token works again and the stale codes are
+/// deleted. A token without emergency access is allowed and nothing is written.
+pub(super) fn real_token_allowed(out: &mut Builder<'_>, lt: &mut LiveToken, now: i64) -> bool {
+    if let Some(ea) = &lt.emergency {
+        let clear = if ea.active(now) {
+            match ea.rule {
+                AvailableRule::Deny | AvailableRule::AllowAfterExpiry => return false,
+                AvailableRule::AllowAndDisable => true,
+            }
+        } else {
+            // Expired: the real token works again and the stale codes go.
+            true
+        };
+        if clear {
+            out.op(WriteOp::ClearEmergency {
+                token_id: lt.token.id,
+            });
+            lt.emergency = None;
+        }
+    }
+    true
 }

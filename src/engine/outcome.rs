@@ -1,10 +1,14 @@
-//! The engine's effect vocabulary: the [`WriteOp`]s that make a decision durable.
+//! The engine's effect vocabulary: the [`Outcome`] of a request, that is the [`Decision`] to
+//! answer, its audit and metrics labels ([`Method`], [`Reason`]) and the [`WriteOp`]s that make it
+//! durable, and the `Builder` every rule family collects its ops into.
 //!
-//! The engine returns them; the store commits them (guards first, group commit, see
+//! The engine returns the ops; the store commits them (guards first, group commit, see
 //! `store::batch`); the audit log reads the committed `Audit` ops. The SQL of each op lives in the
 //! store, not here: this file only says what must change.
 
-use crate::model::{AuditRecord, Challenge, PinState, TokenId, UserId};
+use crate::model::{AuditRecord, Challenge, ChallengeKind, PinState, TokenId, UserId};
+
+use super::AuthRequest;
 
 /// One write on the packet path. Groups of ops are applied by `Store::apply_batch` (usually
 /// through `WriterHandle::submit`).
@@ -117,5 +121,172 @@ impl WriteOp {
                 | WriteOp::ConsumeEmergencyCode { .. }
                 | WriteOp::ConfirmEmergencyCode { .. }
         )
+    }
+}
+
+/// How a request was authenticated (audit and metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// PIN + tokencode, or tokencode alone for app tokens.
+    Token,
+    /// A temporary fixed tokencode (E-1).
+    Tft,
+    /// A one-time tokencode of a set (E-1).
+    Ott,
+    /// A fixed passcode (FP-1): single-factor.
+    FixedPasscode,
+    /// The offline emergency tokencode used online (O-4).
+    OfflineCode,
+    /// Nothing was verified (unknown user, locked, bad State).
+    None,
+}
+
+impl Method {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Token => "token",
+            Method::Tft => "tft",
+            Method::Ott => "ott",
+            Method::FixedPasscode => "fixed_passcode",
+            Method::OfflineCode => "offline_code",
+            Method::None => "none",
+        }
+    }
+}
+
+/// Why a request was rejected (audit and metrics label; never sent to the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Accepted or challenged.
+    None,
+    /// Wrong PIN or tokencode.
+    BadPasscode,
+    /// A code already used, or older than one used.
+    Replay,
+    /// The user is locked (L-3).
+    Locked,
+    /// No such user (L-4: answered exactly like `BadPasscode`).
+    UnknownUser,
+    /// State unknown or another user's.
+    BadState,
+    /// The user's own State, answered after the session's lifetime.
+    ExpiredState,
+    /// Wrong next tokencode (N-2).
+    NextTokencodeFailed,
+    /// The replay guard failed at commit: another request or instance used the code first.
+    ReplayRace,
+    /// A one-time tokencode that was already used (E-1).
+    EmergencyCodeUsed,
+    /// The real token was presented while emergency access is active and the E-4 rule denies it.
+    TokenInEmergency,
+    /// Accepted with a single factor (FP-2: fixed passcode accepts are marked as such).
+    SingleFactor,
+}
+
+impl Reason {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::None => "none",
+            Reason::BadPasscode => "bad_passcode",
+            Reason::Replay => "replay",
+            Reason::Locked => "locked",
+            Reason::UnknownUser => "unknown_user",
+            Reason::BadState => "bad_state",
+            Reason::ExpiredState => "expired_state",
+            Reason::NextTokencodeFailed => "next_tokencode_failed",
+            Reason::ReplayRace => "replay",
+            Reason::EmergencyCodeUsed => "emergency_code_used",
+            Reason::TokenInEmergency => "token_in_emergency_access",
+            Reason::SingleFactor => "single_factor",
+        }
+    }
+}
+
+/// The answer to the front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Let the user in.
+    Accept,
+    /// Keep them out.
+    Reject,
+    /// Ask for more: send `state` and `prompt`, expect an answer with that State.
+    Challenge {
+        /// The new State value (printable ASCII).
+        state: String,
+        /// Text for the user.
+        prompt: String,
+        /// What is asked.
+        kind: ChallengeKind,
+    },
+}
+
+/// The engine's result: a decision and the writes that make it durable.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What to answer, once `ops` are committed.
+    pub decision: Decision,
+    /// Writes, guards first (`AdvanceStep`, `ConsumeChallenge`). If a guard fails, the decision
+    /// must not be sent: call [`replay_failure`](super::replay_failure) instead.
+    pub ops: Vec<WriteOp>,
+    /// Method (audit/metrics).
+    pub method: Method,
+    /// Reject reason (audit/metrics).
+    pub reason: Reason,
+    /// This request locked the user (L-1, N-2); metrics count lockouts from it.
+    pub locked_out: bool,
+}
+
+/// Collects ops in order (guards first) and the audit record.
+pub(super) struct Builder<'r> {
+    guards: Vec<WriteOp>,
+    ops: Vec<WriteOp>,
+    req: &'r AuthRequest<'r>,
+    pub(super) now: i64,
+    pub(super) locked_out: bool,
+}
+
+impl<'r> Builder<'r> {
+    pub(super) fn new(req: &'r AuthRequest<'r>, now: i64) -> Self {
+        Builder {
+            guards: Vec::with_capacity(2),
+            ops: Vec::with_capacity(4),
+            req,
+            now,
+            locked_out: false,
+        }
+    }
+    pub(super) fn guard(&mut self, op: WriteOp) {
+        self.guards.push(op);
+    }
+    pub(super) fn op(&mut self, op: WriteOp) {
+        self.ops.push(op);
+    }
+    pub(super) fn finish(mut self, decision: Decision, method: Method, reason: Reason) -> Outcome {
+        let result = match &decision {
+            Decision::Accept => "accept",
+            Decision::Reject => "reject",
+            Decision::Challenge { .. } => "challenge",
+        };
+        self.ops.push(WriteOp::Audit(AuditRecord {
+            at: self.now,
+            actor: None,
+            user_name: self.req.user_name.to_string(),
+            client: Some(self.req.client.to_string()),
+            protocol: self.req.protocol.to_string(),
+            method: method.as_str().to_string(),
+            result: result.to_string(),
+            reason: reason.as_str().to_string(),
+        }));
+        let mut ops = self.guards;
+        ops.append(&mut self.ops);
+        Outcome {
+            decision,
+            ops,
+            method,
+            reason,
+            locked_out: self.locked_out,
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Tokencode verification against a token's window, drift and replay guard (SPEC W-1, W-2, D-1,
-//! D-2, R-1, N-3).
+//! D-2, R-1, N-3), resynchronisation (D-2), and what an accepted tokencode writes: the new replay
+//! guard and drift ([`success`]).
 //!
 //! Every check compares the code of every candidate in its range, matched or not, so the time a
 //! check takes does not depend on whether or where the code matched. The codes come from the
@@ -8,10 +9,12 @@
 //! is a parameter.
 
 use crate::model::OtpMode;
-use crate::otp::{self, Code, HashAlgorithm, HotpKey, Pepper};
+use crate::otp::{self, Code, HotpKey};
 use crate::policy::TokenPolicy;
 
-use super::LiveToken;
+use super::lockout::{set_bad_count, set_failures};
+use super::outcome::Builder;
+use super::{LiveToken, Principal, WriteOp};
 
 /// Where a code matched: the step (TOTP) or counter (HOTP), and the drift to remember.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,30 +198,6 @@ pub fn check_next(lt: &LiveToken, code: &[u8], seen: i64, now: i64) -> Option<Co
     })
 }
 
-const DUMMY_SEED: [u8; 20] = [0x5a; 20];
-const DUMMY_HASH: &str = "h1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
-/// Candidates the dummy work compares: the default HOTP window (10 back + 100 ahead).
-const DUMMY_WINDOW: u32 = 110;
-
-/// Work equivalent to judging one PIN token of a cached user (every login after the first),
-/// for answers that must not be told apart by timing (unknown user, locked user; SPEC L-4): the
-/// PIN's keyed hash, keying HMAC and one code (what a window that moved by one counter costs
-/// with the token's code cache), and a constant-time compare with each candidate of the default
-/// HOTP window.
-pub fn dummy_work(pepper: &Pepper, passcode: &[u8]) {
-    let split = passcode.len().saturating_sub(6);
-    let (pin, code) = passcode.split_at(split);
-    let mut acc = pepper.verify(DUMMY_HASH, pin);
-    let key = HotpKey::new(&DUMMY_SEED, HashAlgorithm::Sha1);
-    let value = key.hotp(0, 6);
-    let presented = otp::code_value(code).unwrap_or(u32::MAX);
-    for i in 0..DUMMY_WINDOW {
-        acc ^= otp::ct_eq_value(value.wrapping_add(i), presented);
-    }
-    std::hint::black_box(acc);
-}
-
 /// Why a resynchronisation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ResyncError {
@@ -268,4 +247,21 @@ pub fn resync(
         s += 1;
     }
     Err(ResyncError::NotFound)
+}
+
+/// Success bookkeeping (SPEC §10 step 8): advance the replay guard, reset counters.
+pub(super) fn success(out: &mut Builder<'_>, p: &mut Principal, idx: usize, m: CodeMatch) {
+    if let Some(lt) = p.tokens.get_mut(idx) {
+        lt.token.last_step = m.step;
+        lt.token.drift = m.drift;
+        out.guard(WriteOp::AdvanceStep {
+            token_id: lt.token.id,
+            step: m.step,
+            drift: m.drift,
+        });
+        set_bad_count(out, &mut lt.token, 0);
+    }
+    if p.user.fail_count != 0 || p.user.fail_window_start != 0 {
+        set_failures(out, &mut p.user, 0, 0, false, None);
+    }
 }
