@@ -9,7 +9,7 @@ use crate::model::AuditRecord;
 
 impl Store {
     /// Appends one audit record on its own (admin actions). Authentications are audited through
-    /// [`WriteOp::Audit`] in the packet-path batch instead.
+    /// [`WriteOp::Audit`](crate::engine::WriteOp::Audit) in the packet-path batch instead.
     pub async fn insert_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         batch::insert_audit(&mut conn, r).await?;

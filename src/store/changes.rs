@@ -35,7 +35,7 @@ impl Store {
     }
 
     /// The highest token id present, 0 without tokens (the range an unknown user's
-    /// [`WriteOp::TouchToken`] picks from).
+    /// [`WriteOp::TouchToken`](crate::engine::WriteOp::TouchToken) picks from).
     pub async fn max_token_id(&self) -> Result<TokenId, StoreError> {
         self.max_of("SELECT MAX(id) AS latest FROM tokens", "tokens.id")
             .await

@@ -4,8 +4,8 @@
 //!
 //! The store owns the schema (the `migrations/` folder), the mapping between rows and the records
 //! of [`crate::model`], transactions, the replay compare-and-set of SPEC R-1 (a guarded
-//! `UPDATE … WHERE last_step < step`, see [`WriteOp::AdvanceStep`]) and the single-use guard of
-//! one-time emergency codes (SPEC E-1, [`WriteOp::ConsumeEmergencyCode`]). It makes no policy
+//! `UPDATE … WHERE last_step < step`, see [`WriteOp::AdvanceStep`](crate::engine::WriteOp::AdvanceStep)) and the single-use guard of
+//! one-time emergency codes (SPEC E-1, [`WriteOp::ConsumeEmergencyCode`](crate::engine::WriteOp::ConsumeEmergencyCode)). It makes no policy
 //! decisions: it never judges whether a passcode is right, a challenge has expired or a user
 //! should be locked. The engine decides, the store persists what it is told, atomically and
 //! durably.

@@ -53,7 +53,7 @@ pub struct WriterStats {
 }
 
 /// What runs once a group's transaction has committed (or failed), on the writer's thread for a
-/// small batch or on the shared runtime for a large one (see [`commit`]): the packet path's
+/// small batch or on the shared runtime for a large one (see `commit`): the packet path's
 /// reply is encoded and sent from here, with no task or channel per request. It must not
 /// block; anything slow it spawns (onto the shared runtime, whose context it runs in).
 pub type Done = Box<dyn FnOnce(Result<bool, StoreError>) + Send>;

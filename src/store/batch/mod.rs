@@ -192,7 +192,7 @@ impl Store {
     /// (`AdvanceStep`, the accept path) run first as multi-row compare-and-sets, and every audit
     /// record of the successful groups is inserted at the end with multi-row `INSERT`s (in group
     /// order); the remaining ops run one statement each. On PostgreSQL the usual batches
-    /// (replay guards, failure bookkeeping, audit rows; see [`postgres`]) are one
+    /// (replay guards, failure bookkeeping, audit rows; see `batch::postgres`) are one
     /// statement altogether, a single round trip.
     pub async fn apply_batch(&self, groups: &[Vec<WriteOp>]) -> Result<Vec<bool>, StoreError> {
         if groups.is_empty() {
