@@ -636,3 +636,35 @@ async fn a_failed_rotation_changes_nothing_and_keeps_no_stray_key() {
         s.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn two_instances_initialising_one_empty_database_at_once_end_with_one_key() {
+    use tokengate::server::master_key::unlock;
+    for s in setups().await {
+        let b = s.name();
+        std::fs::create_dir_all(s.dir.path().join("data")).unwrap();
+        let store = Store::open(&s.url()).await.unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let paths = [s.key(), other.path().join("master.key")];
+        // Interleaved on one task: both find an empty database and make a key; one records it.
+        let (ra, rb) = tokio::join!(unlock(&store, &paths[0], 1), unlock(&store, &paths[1], 1));
+        let (winner, loser, err) = match (ra, rb) {
+            (Ok(_), Err(e)) => (&paths[0], &paths[1], e.to_string()),
+            (Err(e), Ok(_)) => (&paths[1], &paths[0], e.to_string()),
+            (a, b2) => panic!("{b}: exactly one may win: {a:?} / {b2:?}"),
+        };
+        assert!(
+            err.contains(&format!("master key file {}: not", loser.display())),
+            "{b}: {err}"
+        );
+        assert!(!loser.exists(), "{b}: the losing key file was left behind");
+        let key = keys::load(winner).unwrap().unwrap();
+        assert_eq!(
+            store.key_check().await.unwrap().map(|c| c.check_value),
+            Some(key.check_value_hex()),
+            "{b}"
+        );
+        store.close().await;
+        s.cleanup().await;
+    }
+}
