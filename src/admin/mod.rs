@@ -1,7 +1,7 @@
 //! Admin operations on users and tokens, shared by the CLI and the HTTP admin API
 //! (`server::http`): users, tokens, PINs, resync, import, emergency access, fixed passcodes,
 //! offline codes and OTT export (`emergency.rs`), bulk population for load tests
-//! (`populate.rs`).
+//! (`populate.rs`), and `key rotate`'s re-encryption under a new master key (`master_key.rs`).
 //!
 //! Each operation validates its input (clear errors, nothing changed on bad input), does the
 //! protected-form conversions (seed → AEAD blob, PIN → keyed hash) and writes an audit record
@@ -10,6 +10,7 @@
 
 mod emergency;
 mod import;
+mod master_key;
 mod populate;
 
 pub use emergency::{
@@ -17,6 +18,7 @@ pub use emergency::{
     IssueOptions, IssuedEmergency, OfflineView,
 };
 pub use import::{parse_import, ImportFormat, ImportedToken};
+pub use master_key::{describe_sealed, rotate_master_key, sealed_aad};
 pub use populate::{PopulateOptions, PopulatedUser, SECRETS_HEADER};
 
 use serde::Serialize;

@@ -77,6 +77,9 @@ pub enum Command {
     /// The audit log: export it, apply the retention.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The master key: check the key file against the database, rotate the key.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Load testing: create N users with a TOTP or HOTP token (and PIN) each, quickly, and write
     /// their secrets for the load generator (`tg-loadgen --secrets FILE`).
     Populate(PopulateArgs),
@@ -236,6 +239,22 @@ pub enum ApiKeyCmd {
     New {
         /// Name of the key's holder (audit records show `api:NAME`).
         name: String,
+    },
+}
+
+/// `key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Check the master key file against the check value the database records (recording it on
+    /// a database that has none yet, as every start does) and print the value's first digits.
+    Check,
+    /// Re-encrypt every token seed and offline code under a new master key, written first to
+    /// NEW_KEY_FILE (a path that does not exist yet; mode 0600), in one transaction. Afterwards
+    /// only the new key file opens the database. Stop every gateway first.
+    Rotate {
+        /// Where to write the new key (must not exist).
+        #[arg(long)]
+        new_key_file: PathBuf,
     },
 }
 

@@ -7,14 +7,17 @@
 //!
 //! `args` holds the clap grammar; [`run`] hands each verb to its family's file: `users`,
 //! `tokens` (tokens and PINs), `emergency` (emergency access, fixed passcodes, offline codes),
-//! `api_key`, `audit`, `populate`, `db` (`check-config`, `migrate`) and `serve` (with the demo
-//! mode). `output` has the shared printing helpers, `logging` the tracing setup.
+//! `api_key`, `audit`, `populate`, `key` (`key check`, `key rotate`), `db` (`check-config`,
+//! `migrate`) and `serve` (with the demo mode). Every verb that opens the master key goes
+//! through `server::open_storage`, which checks it against the database first. `output` has
+//! the shared printing helpers, `logging` the tracing setup.
 
 mod api_key;
 mod args;
 mod audit;
 mod db;
 mod emergency;
+mod key;
 mod logging;
 mod output;
 mod populate;
@@ -23,8 +26,8 @@ mod tokens;
 mod users;
 
 pub use args::{
-    ApiKeyCmd, AuditCmd, Cli, Command, EmergencyCmd, FixedPasscodeCmd, IssueArgs, LogFormat,
-    OfflineCodeCmd, PinCmd, PopulateArgs, TokenAdd, TokenCmd, UserCmd,
+    ApiKeyCmd, AuditCmd, Cli, Command, EmergencyCmd, FixedPasscodeCmd, IssueArgs, KeyCmd,
+    LogFormat, OfflineCodeCmd, PinCmd, PopulateArgs, TokenAdd, TokenCmd, UserCmd,
 };
 pub use logging::init_tracing;
 
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
+        Command::Key(cmd) => key::run(&Config::load(path)?, cmd, json).await,
         Command::Populate(args) => {
             with_admin(path, async move |admin, now| {
                 populate::run(admin, args, json, now).await

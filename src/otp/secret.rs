@@ -2,10 +2,13 @@
 //!
 //! This module owns how secrets are protected before they reach the database: token seeds are
 //! sealed with AES-256-GCM under a key derived from the master key, and PINs and codes are stored
-//! only as salted HMAC-SHA-256 under a pepper derived from the same master key. It takes the
-//! master key's 32 bytes and an RNG as arguments; it must not read key files, the clock or OS
-//! randomness, and no type here may print key bytes (every `Debug` is redacted, every key buffer
-//! is wiped on drop).
+//! only as salted HMAC-SHA-256 under a pepper derived from the same master key. It also owns the
+//! master key's check value (recorded in the database, so an instance with another key refuses to
+//! start) and the wrapping of a pepper carried over a key rotation (keyed hashes cannot be
+//! re-keyed without their plaintexts, so `key rotate` keeps the pepper, sealed under the new
+//! key). It takes the master key's 32 bytes and an RNG as arguments; it must not read key files,
+//! the clock or OS randomness, and no type here may print key bytes (every `Debug` is redacted,
+//! every key buffer is wiped on drop).
 
 use std::fmt;
 
@@ -17,13 +20,21 @@ use rand::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::hotp::ct_eq;
-use super::mac::{hkdf_sha256_32, KeyedMac};
+use super::mac::{hkdf_sha256_32, hmac_sha256, KeyedMac};
 use crate::model::HashAlgorithm;
 
 /// HKDF `info` label of the pepper.
 const PEPPER_INFO: &[u8] = b"tokengate/v1/pepper";
 /// HKDF `info` label of the seed encryption key.
 const SEED_AEAD_INFO: &[u8] = b"tokengate/v1/seed-aead";
+/// HKDF `info` label of the key that makes the master key's check value.
+const KEY_CHECK_INFO: &[u8] = b"tokengate/v1/key-check";
+/// The fixed message whose HMAC is the check value.
+const KEY_CHECK_LABEL: &[u8] = b"tokengate master key check";
+/// HKDF `info` label of the key that seals a carried-over pepper key.
+const PEPPER_WRAP_INFO: &[u8] = b"tokengate/v1/pepper-wrap";
+/// AEAD associated data of a sealed pepper key.
+const PEPPER_WRAP_AAD: &[u8] = b"tokengate/v1/pepper";
 
 /// Errors of the secret-storage functions.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +52,16 @@ pub enum CryptoError {
 ///
 /// Sub-keys are derived from it with HKDF-SHA-256 under distinct `info` labels, so the pepper and
 /// the seed key are independent and the master key itself never keys a primitive directly.
-/// Wiped on drop; `Debug` prints `MasterKey(..)`.
+///
+/// After a `key rotate` the pepper is not derived from this key but carried over from the key
+/// before (keyed hashes cannot be recomputed without their plaintexts): the database keeps that
+/// pepper key sealed under this one ([`MasterKey::wrap_pepper`]) and start-up opens it with
+/// [`MasterKey::with_wrapped_pepper`]. Wiped on drop; `Debug` prints `MasterKey(..)`.
 pub struct MasterKey {
     bytes: Zeroizing<[u8; 32]>,
+    /// The HMAC key of the pepper when it was carried over a rotation; `None`: derived from
+    /// `bytes`.
+    carried_pepper: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl MasterKey {
@@ -51,6 +69,7 @@ impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
         MasterKey {
             bytes: Zeroizing::new(bytes),
+            carried_pepper: None,
         }
     }
 
@@ -58,7 +77,10 @@ impl MasterKey {
     pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> MasterKey {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(bytes.as_mut_slice());
-        MasterKey { bytes }
+        MasterKey {
+            bytes,
+            carried_pepper: None,
+        }
     }
 
     /// The raw key bytes (to write the key file once; never log them).
@@ -66,9 +88,19 @@ impl MasterKey {
         &self.bytes
     }
 
-    /// The pepper for keyed hashes: HKDF-SHA-256(master, info = "tokengate/v1/pepper").
+    /// The pepper's HMAC key: the carried-over one, or HKDF-SHA-256(master, info =
+    /// "tokengate/v1/pepper").
+    fn pepper_key(&self) -> Zeroizing<[u8; 32]> {
+        match &self.carried_pepper {
+            Some(k) => k.clone(),
+            None => hkdf_sha256_32(&[], self.bytes.as_slice(), PEPPER_INFO),
+        }
+    }
+
+    /// The pepper for keyed hashes: HKDF-SHA-256(master, info = "tokengate/v1/pepper"), or the
+    /// pepper carried over a rotation.
     pub fn pepper(&self) -> Pepper {
-        let key = hkdf_sha256_32(&[], self.bytes.as_slice(), PEPPER_INFO);
+        let key = self.pepper_key();
         Pepper {
             keyed: KeyedMac::new(HashAlgorithm::Sha256, key.as_slice()),
         }
@@ -80,6 +112,97 @@ impl MasterKey {
             key: hkdf_sha256_32(&[], self.bytes.as_slice(), SEED_AEAD_INFO),
         }
     }
+
+    /// The check value the database records: HMAC-SHA-256(HKDF-SHA-256(master, info =
+    /// "tokengate/v1/key-check"), "tokengate master key check"). It tells keys apart without
+    /// revealing anything about them (a PRF output of a fixed message).
+    pub fn check_value(&self) -> [u8; 32] {
+        let key = hkdf_sha256_32(&[], self.bytes.as_slice(), KEY_CHECK_INFO);
+        hmac_sha256(key.as_slice(), &[KEY_CHECK_LABEL])
+    }
+
+    /// [`MasterKey::check_value`] as 64 lower-case hex digits (the stored form).
+    pub fn check_value_hex(&self) -> String {
+        hex(&self.check_value())
+    }
+
+    /// Whether `stored` (64 hex digits, either case) is this key's check value; the bytes are
+    /// compared in constant time. A malformed `stored` is `false`.
+    pub fn matches_check_value(&self, stored: &str) -> bool {
+        match unhex32(stored) {
+            Some(bytes) => ct_eq(&self.check_value(), &bytes),
+            None => false,
+        }
+    }
+
+    /// Whether the pepper was carried over a rotation (see [`MasterKey::with_wrapped_pepper`]).
+    pub fn carries_pepper(&self) -> bool {
+        self.carried_pepper.is_some()
+    }
+
+    /// This key with its pepper taken from `previous` (the key being rotated away from), so
+    /// every keyed hash made under `previous` still verifies.
+    pub fn carry_pepper_from(mut self, previous: &MasterKey) -> MasterKey {
+        self.carried_pepper = Some(previous.pepper_key());
+        self
+    }
+
+    /// The pepper key sealed under this master key (AES-256-GCM, key = HKDF-SHA-256(master,
+    /// info = "tokengate/v1/pepper-wrap"), a fresh nonce), for the database to keep after a
+    /// rotation.
+    pub fn wrap_pepper(&self, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
+        let key = self.pepper_key();
+        self.pepper_wrap_cipher()
+            .encrypt(rng, key.as_slice(), PEPPER_WRAP_AAD)
+    }
+
+    /// This key with the pepper that [`MasterKey::wrap_pepper`] sealed under it. A blob sealed
+    /// under another key, or tampered with, is an error.
+    pub fn with_wrapped_pepper(mut self, wrapped: &[u8]) -> Result<MasterKey, CryptoError> {
+        let plain = self
+            .pepper_wrap_cipher()
+            .decrypt(wrapped, PEPPER_WRAP_AAD)?;
+        let key = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| CryptoError::Malformed)?;
+        self.carried_pepper = Some(Zeroizing::new(key));
+        Ok(self)
+    }
+
+    fn pepper_wrap_cipher(&self) -> SeedCipher {
+        SeedCipher {
+            key: hkdf_sha256_32(&[], self.bytes.as_slice(), PEPPER_WRAP_INFO),
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+/// 64 hex digits (either case) as 32 bytes; `None` for anything else.
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (b, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let value = |c: u8| char::from(c).to_digit(16);
+        let (Some(hi), Some(lo)) = (pair.first().copied(), pair.get(1).copied()) else {
+            return None;
+        };
+        *b = u8::try_from(value(hi)? * 16 + value(lo)?).ok()?;
+    }
+    Some(out)
 }
 
 impl fmt::Debug for MasterKey {
@@ -514,6 +637,102 @@ mod tests {
         assert!(matches!(
             pepper_keyed.decrypt(&blob, b"TG0001"),
             Err(CryptoError::Decrypt)
+        ));
+    }
+
+    /// The check value is HMAC-SHA-256(HKDF(master, "tokengate/v1/key-check"), label),
+    /// computed here with the `hmac` and `hkdf` crates directly.
+    #[test]
+    fn check_value_is_hmac_of_the_label_under_a_derived_key() {
+        use hmac::{Hmac, Mac};
+        let master = key(5);
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, master.as_bytes());
+        let mut derived = [0u8; 32];
+        hk.expand(b"tokengate/v1/key-check", &mut derived).unwrap();
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&derived).unwrap();
+        mac.update(b"tokengate master key check");
+        let expected = mac.finalize().into_bytes();
+        assert_eq!(master.check_value().as_slice(), expected.as_slice());
+        let hexed = master.check_value_hex();
+        assert_eq!(hexed.len(), 64);
+        assert!(hexed
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(
+            hexed,
+            expected
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        // Not the pepper, not the seed key, not the key itself.
+        assert_ne!(master.check_value(), *pepper_key(&master));
+        assert_ne!(master.check_value(), *master.seed_cipher().key);
+        assert_ne!(&master.check_value(), master.as_bytes());
+    }
+
+    #[test]
+    fn check_value_tells_keys_apart_and_refuses_malformed_text() {
+        let a = key(1);
+        let b = key(2);
+        assert_ne!(a.check_value(), b.check_value());
+        assert!(a.matches_check_value(&a.check_value_hex()));
+        assert!(a.matches_check_value(&a.check_value_hex().to_ascii_uppercase()));
+        assert!(!a.matches_check_value(&b.check_value_hex()));
+        let good = a.check_value_hex();
+        for bad in [
+            String::new(),
+            good[..63].to_string(),
+            format!("{good}0"),
+            format!("{}g", &good[..63]),
+            format!(" {}", &good[..63]),
+            "é".repeat(32),
+        ] {
+            assert!(!a.matches_check_value(&bad), "{bad:?}");
+        }
+        // Carrying a pepper does not change the check value: it belongs to the key file.
+        assert_eq!(key(2).carry_pepper_from(&a).check_value(), b.check_value());
+    }
+
+    #[test]
+    fn carried_pepper_verifies_old_hashes_and_survives_wrapping() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let old = key(1);
+        let stored = old.pepper().hash(&mut rng, b"1234");
+        let new = key(2).carry_pepper_from(&old);
+        assert!(new.carries_pepper() && !old.carries_pepper());
+        assert!(new.pepper().verify(&stored, b"1234"));
+        // The seeds move to the new key: its seed cipher is its own.
+        let blob = new.seed_cipher().encrypt(&mut rng, b"seed", b"TG0001");
+        assert!(old.seed_cipher().decrypt(&blob, b"TG0001").is_err());
+        assert!(key(2).seed_cipher().decrypt(&blob, b"TG0001").is_ok());
+
+        // What the database keeps, opened again at the next start.
+        let wrapped = new.wrap_pepper(&mut rng);
+        assert!(!wrapped.windows(32).any(|w| w == *pepper_key(&old)));
+        let reopened = key(2).with_wrapped_pepper(&wrapped).unwrap();
+        assert!(reopened.carries_pepper());
+        assert!(reopened.pepper().verify(&stored, b"1234"));
+        // Another key cannot open it; nor can anything tampered.
+        assert!(matches!(
+            key(1).with_wrapped_pepper(&wrapped),
+            Err(CryptoError::Decrypt)
+        ));
+        let mut bad = wrapped.clone();
+        bad[20] ^= 1;
+        assert!(key(2).with_wrapped_pepper(&bad).is_err());
+        // A second rotation carries the same pepper on.
+        let third = key(3).carry_pepper_from(&reopened);
+        let wrapped3 = third.wrap_pepper(&mut rng);
+        let reopened3 = key(3).with_wrapped_pepper(&wrapped3).unwrap();
+        assert!(reopened3.pepper().verify(&stored, b"1234"));
+        // A sealed value that is not 32 bytes is malformed, not a pepper.
+        let short = key(3)
+            .pepper_wrap_cipher()
+            .encrypt(&mut rng, b"short", PEPPER_WRAP_AAD);
+        assert!(matches!(
+            key(3).with_wrapped_pepper(&short),
+            Err(CryptoError::Malformed)
         ));
     }
 

@@ -15,6 +15,7 @@
 pub mod dupcache;
 pub mod health;
 pub mod http;
+pub mod master_key;
 pub mod radius;
 pub mod reload;
 pub mod service;
@@ -91,9 +92,14 @@ pub struct Gateway {
     cancel: CancellationToken,
     tracker: TaskTracker,
     writer_task: tokio::task::JoinHandle<()>,
+    key: Arc<MasterKey>,
+    instance: master_key::InstanceGuard,
 }
 
-/// Opens (creating if needed) the data directory, master key and database named by `config`.
+/// Opens (creating if needed) the data directory and database named by `config`, and unlocks
+/// the master key against the database (see [`master_key::unlock`]: a key that does not match
+/// the database's check value, or a missing key file for a database with data, is an error; only
+/// a fresh, empty database gets a new key).
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
     open_storage_with(config, &StoreOptions::default()).await
 }
@@ -113,9 +119,16 @@ async fn open_storage_with(
             source,
         })?;
     }
-    let key = crate::keys::load_or_create(&config.master_key_file)?;
     let store = Store::open_with(&config.database_url, options).await?;
-    Ok((store, key))
+    let unlocked =
+        master_key::unlock(&store, &config.master_key_file, crate::clock::unix_now()).await;
+    match unlocked {
+        Ok(key) => Ok((store, key)),
+        Err(e) => {
+            store.close().await;
+            Err(e)
+        }
+    }
 }
 
 impl Gateway {
@@ -135,6 +148,15 @@ impl Gateway {
             ..StoreOptions::default()
         };
         let (store, key) = open_storage_with(&config, &options).await?;
+        // Held while the gateway runs, so `key rotate` can tell that it does.
+        let instance = match master_key::hold(&store, &config.master_key_file, &key).await {
+            Ok(guard) => guard,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
+        let key = Arc::new(key);
         let (writer, writer_task) =
             WriterHandle::spawn(store.clone(), config.file.server.write_batch, 65_536);
         let stats = Arc::new(Stats::default());
@@ -206,7 +228,7 @@ impl Gateway {
                     .map_err(|source| StartError::Bind { addr, source })?;
                 let state = Arc::new(http::ApiState::new(
                     store.clone(),
-                    Arc::new(key),
+                    key.clone(),
                     auth.clone(),
                     clock.clone(),
                     reloader.clone(),
@@ -305,7 +327,15 @@ impl Gateway {
             cancel,
             tracker,
             writer_task,
+            key,
+            instance,
         })
+    }
+
+    /// The master key the gateway unlocked (with the pepper carried over a rotation), for
+    /// in-process admin operations ([`crate::admin::Admin::new`]).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.key
     }
 
     /// The bound RADIUS addresses (actual ports when the config said `:0`).
@@ -355,6 +385,7 @@ impl Gateway {
         if let Err(e) = self.writer_task.await {
             tracing::error!(error = %e, "writer task failed during shutdown");
         }
+        self.instance.release().await;
         self.store.close().await;
     }
 }

@@ -57,6 +57,13 @@ pub enum StoreError {
     /// same error is shared by every group of that batch, hence the `Arc`.
     #[error("batched write failed: {0}")]
     Batch(Arc<StoreError>),
+    /// Another process holds the database for something that excludes this operation: a
+    /// running gateway (for `key rotate`) or a running rotation (for a starting gateway).
+    #[error("in use: {what}")]
+    InUse {
+        /// Who holds it and what to do.
+        what: String,
+    },
     /// The group-commit writer task has stopped; nothing was written.
     #[error("the store writer has stopped")]
     WriterClosed,

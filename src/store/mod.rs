@@ -1,6 +1,7 @@
 //! Persistent state: users, tokens, challenge sessions, online emergency access and its codes,
-//! offline emergency codes, fixed passcodes, the audit log and the change feed, on SQLite or
-//! PostgreSQL through one set of runtime-checked `sqlx` queries (SPEC §13 "Storage").
+//! offline emergency codes, fixed passcodes, the audit log, the change feed and the master key's
+//! check value, on SQLite or PostgreSQL through one set of runtime-checked `sqlx` queries (SPEC
+//! §13 "Storage").
 //!
 //! The store owns the schema (the `migrations/` folder), the mapping between rows and the records
 //! of [`crate::model`], transactions, the replay compare-and-set of SPEC R-1 (a guarded
@@ -26,7 +27,8 @@
 //!
 //! Layout: this file is the frame (the [`Store`] handle, opening, pools, pragmas and
 //! transactions); each entity's SQL is an `impl Store` block of its own file (`users`, `tokens`,
-//! `emergency`, `principal`, `challenges`, `changes`, `audit`); `batch/` runs the packet-path
+//! `emergency`, `principal`, `challenges`, `changes`, `audit`, `key_check`: the master key's
+//! check value and `key rotate`'s re-encryption); `batch/` runs the packet-path
 //! batch (its module doc states the guard rule); `writer` is the group commit in front of it;
 //! `checkpoint` keeps SQLite's WAL checkpoints off the commit path.
 
@@ -37,6 +39,7 @@ mod changes;
 mod checkpoint;
 mod emergency;
 mod error;
+mod key_check;
 mod principal;
 mod rows;
 pub mod testing;
@@ -61,6 +64,7 @@ pub use crate::config::sqlite_url;
 pub use audit::AuditCursor;
 pub use changes::CHANGES_PAGE;
 pub use error::StoreError;
+pub use key_check::{InstanceLease, KeyCheck, Rekey, Rekeyed, Sealed, SealedOwner};
 pub use tokens::{NewToken, NewUserWithToken, BULK_CHUNK};
 pub use writer::{WriterHandle, WriterStats};
 

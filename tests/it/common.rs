@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokengate::admin::{Admin, TokenSpec};
 use tokengate::clock::Clock;
 use tokengate::config::Config;
-use tokengate::keys;
 use tokengate::model::{HashAlgorithm, OtpMode, TokenKind};
 use tokengate::otp;
 use tokengate::radius::{attr, ClientKey, Code, Encoder, Packet};
@@ -118,8 +117,12 @@ impl TestGateway {
 
     /// Admin operations on the gateway's own store.
     pub fn admin(&self) -> Admin<'_> {
-        let key = keys::load_or_create(&self.config.master_key_file).unwrap();
-        Admin::new(&self.gw().store, &self.config, &key, "test".into())
+        Admin::new(
+            &self.gw().store,
+            &self.config,
+            self.gw().master_key(),
+            "test".into(),
+        )
     }
 
     /// Creates `name` with a PIN token (RFC seed, TOTP 30 s, 6 digits) and PIN `pin`.

@@ -20,6 +20,7 @@ mod interop;
 mod invariants;
 mod lifecycle;
 mod logging;
+mod master_key;
 mod metrics;
 mod multi_instance;
 mod radius_e2e;

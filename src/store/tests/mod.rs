@@ -12,6 +12,7 @@ mod challenges;
 mod changes;
 mod checkpoint;
 mod emergency;
+mod key_check;
 mod open;
 mod principal;
 mod tokens;
