@@ -19,6 +19,7 @@ mod emergency;
 mod interop;
 mod invariants;
 mod lifecycle;
+mod log_escaping;
 mod logging;
 mod metrics;
 mod multi_instance;
