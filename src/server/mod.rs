@@ -210,8 +210,9 @@ impl Gateway {
                     auth.clone(),
                     clock.clone(),
                     reloader.clone(),
+                    stats.clone(),
                 ));
-                Some((listener, http::router(state), local))
+                Some((listener, state, local))
             }
         };
         let admin_addr = admin.as_ref().map(|a| a.2);
@@ -267,9 +268,9 @@ impl Gateway {
                 ));
             }
         }
-        if let Some((listener, router, local)) = admin {
+        if let Some((listener, state, local)) = admin {
             tracing::info!(%local, "admin API listening");
-            tracker.spawn(http::serve(listener, router, cancel.clone()));
+            tracker.spawn(http::serve_api(listener, state, cancel.clone()));
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));

@@ -43,6 +43,9 @@ fn evil_names() -> Vec<String> {
     ]
 }
 
+/// A request target with raw C1 controls, a line separator and a right-to-left override.
+const EVIL_PATH: &str = "/api/v1/users/m4llory\u{9b}2j\u{85}\u{2028}\u{202e}x";
+
 /// The accounting argument sent with the first name (it lands in the audit record's reason).
 const EVIL_ARG: &str = "task_id=7\n2030-01-01t00:00:00.000000z  info forged result=accept";
 
@@ -213,8 +216,19 @@ async fn exercise(format: &str) {
             .await;
     assert_eq!(format!("{status:?}"), "Success");
 
-    // The admin API: names in paths (percent-encoded, as a client must send them), with the
-    // right key and a wrong one, and raw UTF-8 controls in a request target.
+    // The admin API: raw UTF-8 controls in a request target with a wrong key (the refusal is
+    // logged with its path), then names in paths (percent-encoded, as a client must send them)
+    // with the right key and a wrong one.
+    let status = raw_http(
+        admin,
+        format!(
+            "GET {EVIL_PATH} HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer tgk_wrong\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for n in &names {
         let user = format!("http://{admin}/api/v1/users/{}", pct(n));
@@ -235,16 +249,6 @@ async fn exercise(format: &str) {
             .unwrap();
         assert_eq!(r.status().as_u16(), 401, "{n:?}");
     }
-    let raw = raw_http(
-        admin,
-        format!(
-            "GET /api/v1/users/{MARK}\u{9b}2j\u{2028}\u{202e} HTTP/1.1\r\nHost: x\r\n\
-             Authorization: Bearer tgk_wrong\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert!(raw.starts_with("HTTP/1.1 "), "{raw}");
 
     let printed = daemon.stop();
     assert!(printed.contains(MARK), "{printed}");
@@ -300,6 +304,22 @@ async fn exercise(format: &str) {
         assert!(names.contains(&a["user"]), "{format}: {a:?}");
         assert_ne!(a["result"], "accept", "{format}: {a:?}");
     }
+
+    // The refused request's line names the path as sent, escaped.
+    let refused: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.contains("request refused for its API key"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{format}: {refused:#?}");
+    let path = if format == "json" {
+        let v: serde_json::Value = serde_json::from_str(refused[0]).unwrap();
+        v["fields"]["path"].as_str().unwrap().to_string()
+    } else {
+        let i = refused[0].find(" path=").unwrap();
+        let (_, value) = fields(&refused[0][i..]).unwrap()[0].clone();
+        value
+    };
+    assert_eq!(path, EVIL_PATH, "{format}: {}", refused[0]);
 }
 
 #[tokio::test]

@@ -93,6 +93,25 @@ fn listen_addr(line: &str) -> Option<SocketAddr> {
 /// Starts `tokengate --log-format FORMAT serve` at debug level; returns it once the RADIUS,
 /// TACACS+ and admin API listeners are logged, with their addresses.
 pub(crate) fn start(cfg: &Path, format: &str) -> (Daemon, SocketAddr, SocketAddr, SocketAddr) {
+    let (d, a) = start_listening(
+        cfg,
+        format,
+        &[
+            "RADIUS listening",
+            "TACACS+ listening",
+            "admin API listening",
+        ],
+    );
+    (d, a[0], a[1], a[2])
+}
+
+/// Starts `tokengate --log-format FORMAT serve` at debug level; returns it once a line with each
+/// of `wanted` (`"admin API listening"`, …) is logged, with the addresses those lines name.
+pub(crate) fn start_listening(
+    cfg: &Path,
+    format: &str,
+    wanted: &[&str],
+) -> (Daemon, Vec<SocketAddr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
         .args([
             "--config",
@@ -123,28 +142,21 @@ pub(crate) fn start(cfg: &Path, format: &str) -> (Daemon, SocketAddr, SocketAddr
             }
         }));
     }
-    let (mut radius, mut tacacs, mut admin) = (None, None, None);
-    while radius.is_none() || tacacs.is_none() || admin.is_none() {
+    let mut found: Vec<Option<SocketAddr>> = vec![None; wanted.len()];
+    while found.iter().any(Option::is_none) {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("daemon output so far:\n{}", output.lock().unwrap()));
-        let slot = if line.contains("RADIUS listening") {
-            &mut radius
-        } else if line.contains("TACACS+ listening") {
-            &mut tacacs
-        } else if line.contains("admin API listening") {
-            &mut admin
-        } else {
-            continue;
-        };
-        *slot = listen_addr(&line);
+        if let Some(i) = wanted.iter().position(|w| line.contains(w)) {
+            found[i] = listen_addr(&line);
+        }
     }
     let d = Daemon {
         child,
         output,
         readers,
     };
-    (d, radius.unwrap(), tacacs.unwrap(), admin.unwrap())
+    (d, found.into_iter().map(Option::unwrap).collect())
 }
 
 impl Drop for Daemon {

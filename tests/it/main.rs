@@ -10,6 +10,7 @@
 )]
 
 mod admin_api;
+mod admin_api_auth;
 mod audit;
 mod cli;
 mod common;
