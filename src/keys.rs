@@ -1,4 +1,5 @@
-//! The master key file: created with mode 0600 on first start, read on every start.
+//! The master key file: created with mode 0600 (in a directory created 0700) on first start, read
+//! on every start; and [`create_private_dir`], which the data directory is made with too.
 //!
 //! The master key never goes into the database; seeds are encrypted and PINs hashed with keys
 //! derived from it (see `otp::MasterKey`). Losing the file makes every seed unreadable, so the
@@ -57,7 +58,7 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, KeyError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                create_private_dir(dir).map_err(io)?;
             }
             let key = MasterKey::generate(&mut rand::rngs::OsRng);
             let mut opts = std::fs::OpenOptions::new();
@@ -74,6 +75,18 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, KeyError> {
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// Creates `dir` and any missing parents with mode 0700 (what exists already keeps its mode).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }
 
 fn parse(bytes: &[u8]) -> Option<MasterKey> {

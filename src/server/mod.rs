@@ -93,7 +93,8 @@ pub struct Gateway {
     writer_task: tokio::task::JoinHandle<()>,
 }
 
-/// Opens (creating if needed) the data directory, master key and database named by `config`.
+/// Opens (creating if needed) the data directory (0700), master key (0600) and database (0600,
+/// and with it its `-wal` and `-shm` files) named by `config`.
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
     open_storage_with(config, &StoreOptions::default()).await
 }
@@ -108,10 +109,27 @@ async fn open_storage_with(
     options: &StoreOptions,
 ) -> Result<(Store, MasterKey), StartError> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
+        crate::keys::create_private_dir(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
         })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(&config.data_dir) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    // Left as it is (an operator may have meant it), but said.
+                    tracing::warn!(
+                        path = %config.data_dir.display(),
+                        mode = %format!("{mode:o}"),
+                        "the data directory is open to other users; chmod 700 it"
+                    );
+                }
+            }
+        }
     }
     let key = crate::keys::load_or_create(&config.master_key_file)?;
     let store = Store::open_with(&config.database_url, options).await?;

@@ -17,6 +17,7 @@ mod common;
 mod crash;
 mod deploy;
 mod emergency;
+mod file_modes;
 mod interop;
 mod invariants;
 mod lifecycle;
