@@ -7,8 +7,9 @@
 //! label combination is resolved once, the first time it occurs, and cached in a `OnceLock`, so
 //! the packet path does one atomic load and one relaxed add, never a hash lookup, a lock or an
 //! allocation. The atomics other modules already keep ([`Stats`] for drops, duplicates, replays,
-//! TACACS+ connections and refused admin API keys; [`WriterStats`] for the group-commit writer; [`crate::stats::AuthCounters`] for the
-//! user cache and emergency codes issued) are read and converted only at scrape time.
+//! TACACS+ connections and refused admin API keys; [`WriterStats`] for the group-commit writer;
+//! [`crate::stats::AuthCounters`] for the user cache and emergency codes issued) are read and
+//! converted only at scrape time.
 //!
 //! Labels are bounded: protocol, client name (from the config file), result, method, reason and
 //! kind come from fixed sets. A user name never becomes a label value. This module must not do

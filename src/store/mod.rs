@@ -226,7 +226,8 @@ fn warn_if_shared(path: &std::path::Path) {
                 tracing::warn!(
                     path = %path.display(),
                     mode = %format!("{mode:o}"),
-                    "the database file is open to other users; chmod 600 it (and its -wal and -shm files)"
+                    "the database file is open to other users; chmod 600 it (and its -wal and \
+                     -shm files)"
                 );
             }
         }

@@ -51,9 +51,11 @@ const EVIL_ARG: &str = "task_id=7\n2030-01-01t00:00:00.000000z  info forged resu
 
 /// Whether `c` may not appear raw in a log (everything the escaping covers except the line end).
 fn raw_special(c: char) -> bool {
-    c != '\n'
-        && (c.is_control()
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    let separator_or_bidi = matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    );
+    c != '\n' && (c.is_control() || separator_or_bidi)
 }
 
 /// `key=value` pairs of a human line's field part; `value` quoted (`"…"` with `\"` inside) or

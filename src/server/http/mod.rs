@@ -17,10 +17,10 @@
 //!
 //! This file holds the listener, the route table, the limits and the shutdown; `keys` the API
 //! keys and the bearer check, `auth_failures` what happens to refused keys (a metric, a log line
-//! and an audit record per source and interval, not per request), `error` the error answers, `call` what every handler shares
-//! (authorise, act through the Admin layer, invalidate, log), and one file per resource family
-//! the handlers: `users`, `tokens`, `emergency`, `fixed_passcode`, `offline`, `reload`,
-//! `openapi`. A new route is a small function in its family's file and one line in `table()`.
+//! and an audit record per source and interval, not per request), `error` the error answers,
+//! `call` what every handler shares (authorise, act through the Admin layer, invalidate, log),
+//! and one file per resource family the handlers: `users`, `tokens`, `emergency`,
+//! `fixed_passcode`, `offline`, `reload`, `openapi`. A new route is a small function in its family's file and one line in `table()`.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
