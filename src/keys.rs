@@ -1,5 +1,6 @@
-//! The master key file: read on every start, created (mode 0600) only for a fresh database, and
-//! the errors that name it.
+//! The master key file: read on every start, created (mode 0600, in a directory created 0700)
+//! only for a fresh database, and the errors that name it; and [`create_private_dir`], which the
+//! data directory is made with too.
 //!
 //! The master key never goes into the database; seeds are encrypted and PINs hashed with keys
 //! derived from it (see `otp::MasterKey`). Losing the file makes every seed unreadable, so the
@@ -139,7 +140,7 @@ fn write_new(path: &Path, key: &MasterKey) -> Result<(), KeyError> {
     };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        create_private_dir(dir).map_err(io)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -216,6 +217,18 @@ fn lock(path: &Path, shared: bool) -> Result<KeyFileLock, KeyError> {
             source: e.into(),
         }),
     }
+}
+
+/// Creates `dir` and any missing parents with mode 0700 (what exists already keeps its mode).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }
 
 fn parse(bytes: &[u8]) -> Option<MasterKey> {

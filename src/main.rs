@@ -1,4 +1,5 @@
-//! The `tokengate` binary: parse the command line, start logging, run the command.
+//! The `tokengate` binary: make created files private (umask), parse the command line, start
+//! logging, run the command.
 
 use clap::Parser;
 
@@ -10,6 +11,7 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    private_files();
     let cli = tokengate::cli::Cli::parse();
     tokengate::cli::init_tracing(cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +31,20 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Makes every file and directory this process creates private to its user, before it creates
+/// any (and before the runtime's threads start: the mask is per process). The data directory
+/// (0700), the SQLite database with its `-wal` and `-shm` files, the master key, audit exports,
+/// emergency-code exports and `populate --secrets-out` files (0600) must not be readable by other
+/// local users whatever umask the service was started with; group and other bits are added to
+/// the mask, so an operator's stricter mask stays. (`libc::umask` would need `unsafe`, which the
+/// crate denies; rustix wraps the same system call safely.)
+fn private_files() {
+    use rustix::fs::Mode;
+    let private = Mode::from_raw_mode(0o077);
+    let previous = rustix::process::umask(private);
+    rustix::process::umask(previous | private);
 }
 
 /// The error and its causes on one line, skipping causes whose text an outer message already

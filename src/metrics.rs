@@ -6,9 +6,10 @@
 //! challenges by kind; lockouts; emergency codes used; late answers to expired challenges): each
 //! label combination is resolved once, the first time it occurs, and cached in a `OnceLock`, so
 //! the packet path does one atomic load and one relaxed add, never a hash lookup, a lock or an
-//! allocation. The atomics other modules already keep ([`Stats`] for drops, duplicates, replays
-//! and TACACS+ connections; [`WriterStats`] for the group-commit writer; [`crate::stats::AuthCounters`] for the
-//! user cache and emergency codes issued) are read and converted only at scrape time.
+//! allocation. The atomics other modules already keep ([`Stats`] for drops, duplicates, replays,
+//! TACACS+ connections and refused admin API keys; [`WriterStats`] for the group-commit writer;
+//! [`crate::stats::AuthCounters`] for the user cache and emergency codes issued) are read and
+//! converted only at scrape time.
 //!
 //! Labels are bounded: protocol, client name (from the config file), result, method, reason and
 //! kind come from fixed sets. A user name never becomes a label value. This module must not do
@@ -72,6 +73,9 @@ pub mod names {
     /// Counter `{kind}`: TACACS+ sessions answered (`authentication`, `authorization`,
     /// `accounting`).
     pub const TACACS_SESSIONS: &str = "tokengate_tacacs_sessions_total";
+    /// Counter `{reason}`: admin API requests refused for their API key (`missing`,
+    /// `malformed`, `unknown_key`).
+    pub const ADMIN_API_AUTH_FAILURES: &str = "tokengate_admin_api_auth_failures_total";
     /// Gauge `{version}`: always 1.
     pub const BUILD_INFO: &str = "tokengate_build_info";
     /// Gauge: process start, Unix seconds.
@@ -100,6 +104,7 @@ pub mod names {
         TACACS_CONNECTIONS_OPEN,
         TACACS_CLOSED,
         TACACS_SESSIONS,
+        ADMIN_API_AUTH_FAILURES,
         BUILD_INFO,
         START_TIME,
     ];
@@ -439,6 +444,15 @@ impl Metrics {
                 counter(&[("kind", "authorization")], load(&t.authorizations)),
                 counter(&[("kind", "accounting")], load(&t.accounting)),
             ],
+        ));
+        f.push(family(
+            names::ADMIN_API_AUTH_FAILURES,
+            "Admin API requests refused for their API key, by reason (missing, malformed, unknown_key).",
+            MetricType::COUNTER,
+            st.admin_api
+                .auth_failure_counts()
+                .map(|(r, v)| counter(&[("reason", r)], v as f64))
+                .collect(),
         ));
         let w = &self.writer;
         f.push(family(

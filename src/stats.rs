@@ -65,6 +65,61 @@ pub struct Stats {
     pub replays: AtomicU64,
     /// The TACACS+ front end.
     pub tacacs: TacacsStats,
+    /// The admin HTTP API.
+    pub admin_api: AdminApiStats,
+}
+
+/// Why an admin API request was refused before any handler ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum ApiAuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// An `Authorization` header that is not `Bearer <key>`.
+    Malformed,
+    /// A bearer key that matches no configured key.
+    UnknownKey,
+}
+
+impl ApiAuthFailure {
+    /// Every reason, in index order.
+    pub const ALL: [ApiAuthFailure; 3] = [
+        ApiAuthFailure::Missing,
+        ApiAuthFailure::Malformed,
+        ApiAuthFailure::UnknownKey,
+    ];
+
+    /// The label, log and audit spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiAuthFailure::Missing => "missing",
+            ApiAuthFailure::Malformed => "malformed",
+            ApiAuthFailure::UnknownKey => "unknown_key",
+        }
+    }
+}
+
+/// Counters of the admin HTTP API.
+#[derive(Debug, Default)]
+pub struct AdminApiStats {
+    auth_failures: [AtomicU64; 3],
+}
+
+impl AdminApiStats {
+    /// Counts a refused request.
+    pub fn auth_failed(&self, why: ApiAuthFailure) {
+        if let Some(c) = self.auth_failures.get(why as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Refused requests by reason, for the metrics scrape.
+    pub fn auth_failure_counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ApiAuthFailure::ALL
+            .iter()
+            .zip(&self.auth_failures)
+            .map(|(w, c)| (w.as_str(), c.load(Ordering::Relaxed)))
+    }
 }
 
 /// Counters of the TACACS+ front end. Close reasons are `&'static str` labels from a fixed set
@@ -215,6 +270,9 @@ impl Stats {
         );
         m.insert("replays".into(), self.replays.load(Ordering::Relaxed));
         self.tacacs.snapshot_into(&mut m);
+        for (why, n) in self.admin_api.auth_failure_counts() {
+            m.insert(format!("admin_api.auth_failures.{why}"), n);
+        }
         m
     }
 }

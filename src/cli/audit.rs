@@ -54,7 +54,16 @@ async fn run_on(
             }
             let count = match &output {
                 Some(path) => {
-                    let file = std::fs::File::create(path)
+                    let mut opts = std::fs::OpenOptions::new();
+                    opts.write(true).create(true).truncate(true);
+                    #[cfg(unix)]
+                    {
+                        // A new export is for the admin who made it (umask or not).
+                        use std::os::unix::fs::OpenOptionsExt;
+                        opts.mode(0o600);
+                    }
+                    let file = opts
+                        .open(path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut w = std::io::BufWriter::new(file);
                     crate::audit::export::export(store, since, until, format, &mut w).await?

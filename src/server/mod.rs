@@ -96,10 +96,11 @@ pub struct Gateway {
     instance: master_key::InstanceGuard,
 }
 
-/// Opens (creating if needed) the data directory and database named by `config`, and unlocks
-/// the master key against the database (see [`master_key::unlock`]: a key that does not match
-/// the database's check value, or a missing key file for a database with data, is an error; only
-/// a fresh, empty database gets a new key).
+/// Opens (creating if needed) the data directory (0700) and database (0600, and with it its
+/// `-wal` and `-shm` files) named by `config`, and unlocks the master key against the database
+/// (see [`master_key::unlock`]: a key that does not match the database's check value, or a
+/// missing key file for a database with data, is an error; only a fresh, empty database gets a
+/// new key, created 0600).
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
     open_storage_with(config, &StoreOptions::default()).await
 }
@@ -114,10 +115,27 @@ async fn open_storage_with(
     options: &StoreOptions,
 ) -> Result<(Store, MasterKey), StartError> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
+        crate::keys::create_private_dir(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
         })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(&config.data_dir) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    // Left as it is (an operator may have meant it), but said.
+                    tracing::warn!(
+                        path = %config.data_dir.display(),
+                        mode = %format!("{mode:o}"),
+                        "the data directory is open to other users; chmod 700 it"
+                    );
+                }
+            }
+        }
     }
     let store = Store::open_with(&config.database_url, options).await?;
     let unlocked =
@@ -232,8 +250,9 @@ impl Gateway {
                     auth.clone(),
                     clock.clone(),
                     reloader.clone(),
+                    stats.clone(),
                 ));
-                Some((listener, http::router(state), local))
+                Some((listener, state, local))
             }
         };
         let admin_addr = admin.as_ref().map(|a| a.2);
@@ -289,9 +308,9 @@ impl Gateway {
                 ));
             }
         }
-        if let Some((listener, router, local)) = admin {
+        if let Some((listener, state, local)) = admin {
             tracing::info!(%local, "admin API listening");
-            tracker.spawn(http::serve(listener, router, cancel.clone()));
+            tracker.spawn(http::serve_api(listener, state, cancel.clone()));
         }
         tracker.spawn(auth.clone().follow_changes(cancel.clone()));
         tracker.spawn(auth.clone().purge_loop(cancel.clone()));

@@ -181,7 +181,17 @@ impl AuthService {
     /// Writes one audit record through the group-commit writer; returns once it is durable
     /// (TACACS+ accounting answers SUCCESS only after this).
     pub async fn write_audit(&self, record: AuditRecord) -> Result<(), AuthError> {
-        self.writer()?.submit(vec![WriteOp::Audit(record)]).await?;
+        self.write_audits(vec![record]).await
+    }
+
+    /// Writes audit records through the group-commit writer as one group (one transaction);
+    /// returns once they are durable.
+    pub async fn write_audits(&self, records: Vec<AuditRecord>) -> Result<(), AuthError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let ops = records.into_iter().map(WriteOp::Audit).collect();
+        self.writer()?.submit(ops).await?;
         Ok(())
     }
 

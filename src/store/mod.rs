@@ -203,11 +203,47 @@ fn sqlite_file_path(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8(out).ok()?))
 }
 
+/// Creates the database file, empty, with mode 0600 when it does not exist yet. SQLite gives its
+/// `-wal` and `-shm` files the database file's mode, so none of the three is readable by other
+/// users, whatever the process umask. (An empty file is an empty database to SQLite; a file that
+/// exists keeps its mode; one that cannot be created is left to SQLite to report.)
+fn create_private_file(path: &std::path::Path) {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let _ = o.open(path);
+}
+
+/// Warns when the database file is open to other users (made by a version that left modes to
+/// the umask, or changed by hand). The mode is left as it is: an operator may have meant it.
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:o}"),
+                    "the database file is open to other users; chmod 600 it (and its -wal and \
+                     -shm files)"
+                );
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens `sqlite://path/to/file.db` (also `sqlite:path`, or `sqlite::memory:` for tests) or
     /// `postgres://…`/`postgresql://…` with default pool settings, and runs the migrations.
     ///
-    /// SQLite files are created when missing and run in WAL mode with `synchronous=FULL` (a
+    /// SQLite files are created when missing (mode 0600, which their `-wal` and `-shm` files
+    /// inherit) and run in WAL mode with `synchronous=FULL` (a
     /// committed write survives a process kill and a power loss), a 5 s busy timeout and
     /// foreign keys on.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -224,6 +260,12 @@ impl Store {
             Backend::Sqlite => {
                 let file = sqlite_file_path(url);
                 let (url, memory) = normalise_sqlite_url(url);
+                if let (Some(f), false) = (&file, memory) {
+                    if url.contains("mode=rwc") {
+                        create_private_file(f);
+                    }
+                    warn_if_shared(f);
+                }
                 let connect = AnyConnectOptions::from_str(&url)?;
                 let background = options.background_checkpoint.filter(|_| !memory);
                 let autocheckpoint = background.map(|_| SQLITE_AUTOCHECKPOINT_WITH_BACKGROUND);

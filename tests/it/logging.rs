@@ -18,12 +18,12 @@ use crate::common::*;
 
 const SEED_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // "12345678901234567890"
 const SEED_HEX: &str = "3132333435363738393031323334353637383930";
-const API_KEY: &str = "tgk_logging-test-key-Zq8Wv2Lm4Np6Rt0Xy3Bc5Df7";
+pub(crate) const API_KEY: &str = "tgk_logging-test-key-Zq8Wv2Lm4Np6Rt0Xy3Bc5Df7";
 const WRONG_API_KEY: &str = "tgk_not-a-configured-key-Hj4Kl6Mn8Pq0Rs2Tu";
 const PIN: &str = "Qz7Kp2Wm";
 const NEW_PIN: &str = "Hv3Rt9Lx";
 
-fn config(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn config(dir: &Path) -> std::path::PathBuf {
     let hash: String = api_key_sha256(API_KEY)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -42,7 +42,7 @@ fn config(dir: &Path) -> std::path::PathBuf {
 
 /// Runs the CLI at debug level; returns its log output (stderr). Stdout is where the CLI shows
 /// what it must show once (an `otpauth://` URI), so only the logs are checked.
-fn cli_logged(cfg: &Path, format: &str, args: &[&str]) -> String {
+pub(crate) fn cli_logged(cfg: &Path, format: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tokengate"))
         .args(["--config", cfg.to_str().unwrap(), "--log-format", format])
         .args(args)
@@ -72,7 +72,7 @@ fn add_token(cfg: &Path, format: &str, user: &str, serial: &str, pin: Option<&st
     cli_logged(cfg, format, &args)
 }
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     output: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
@@ -92,7 +92,26 @@ fn listen_addr(line: &str) -> Option<SocketAddr> {
 
 /// Starts `tokengate --log-format FORMAT serve` at debug level; returns it once the RADIUS,
 /// TACACS+ and admin API listeners are logged, with their addresses.
-fn start(cfg: &Path, format: &str) -> (Daemon, SocketAddr, SocketAddr, SocketAddr) {
+pub(crate) fn start(cfg: &Path, format: &str) -> (Daemon, SocketAddr, SocketAddr, SocketAddr) {
+    let (d, a) = start_listening(
+        cfg,
+        format,
+        &[
+            "RADIUS listening",
+            "TACACS+ listening",
+            "admin API listening",
+        ],
+    );
+    (d, a[0], a[1], a[2])
+}
+
+/// Starts `tokengate --log-format FORMAT serve` at debug level; returns it once a line with each
+/// of `wanted` (`"admin API listening"`, …) is logged, with the addresses those lines name.
+pub(crate) fn start_listening(
+    cfg: &Path,
+    format: &str,
+    wanted: &[&str],
+) -> (Daemon, Vec<SocketAddr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
         .args([
             "--config",
@@ -123,28 +142,21 @@ fn start(cfg: &Path, format: &str) -> (Daemon, SocketAddr, SocketAddr, SocketAdd
             }
         }));
     }
-    let (mut radius, mut tacacs, mut admin) = (None, None, None);
-    while radius.is_none() || tacacs.is_none() || admin.is_none() {
+    let mut found: Vec<Option<SocketAddr>> = vec![None; wanted.len()];
+    while found.iter().any(Option::is_none) {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("daemon output so far:\n{}", output.lock().unwrap()));
-        let slot = if line.contains("RADIUS listening") {
-            &mut radius
-        } else if line.contains("TACACS+ listening") {
-            &mut tacacs
-        } else if line.contains("admin API listening") {
-            &mut admin
-        } else {
-            continue;
-        };
-        *slot = listen_addr(&line);
+        if let Some(i) = wanted.iter().position(|w| line.contains(w)) {
+            found[i] = listen_addr(&line);
+        }
     }
     let d = Daemon {
         child,
         output,
         readers,
     };
-    (d, radius.unwrap(), tacacs.unwrap(), admin.unwrap())
+    (d, found.into_iter().map(Option::unwrap).collect())
 }
 
 impl Drop for Daemon {
@@ -159,7 +171,7 @@ impl Drop for Daemon {
 
 impl Daemon {
     /// SIGTERM, wait for a clean exit, and return everything it printed.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])

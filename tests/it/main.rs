@@ -10,15 +10,18 @@
 )]
 
 mod admin_api;
+mod admin_api_auth;
 mod audit;
 mod cli;
 mod common;
 mod crash;
 mod deploy;
 mod emergency;
+mod file_modes;
 mod interop;
 mod invariants;
 mod lifecycle;
+mod log_escaping;
 mod logging;
 mod master_key;
 mod metrics;

@@ -453,6 +453,17 @@ async fn every_metric_in_the_dashboard_and_alert_rules_exists_in_a_live_scrape()
     let _ = tg.shutdown().await;
 }
 
+#[test]
+fn every_metric_name_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for name in tokengate::metrics::names::ALL {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} is not in the README's metric table"
+        );
+    }
+}
+
 #[tokio::test]
 async fn tacacs_logins_are_counted_per_client_with_their_latency_and_connections() {
     let tg = TestGateway::start_with(&format!("{}{}", extra(), crate::tacacs_e2e::TACACS)).await;

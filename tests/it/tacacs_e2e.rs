@@ -167,6 +167,32 @@ pub(crate) async fn pap(addr: SocketAddr, user: &str, passcode: &str) -> AuthenS
     c.reply().await.1
 }
 
+/// One accounting START for `user` with `args` on a fresh connection; returns the reply status.
+pub(crate) async fn accounting(
+    addr: SocketAddr,
+    user: &str,
+    args: &[&[u8]],
+) -> tokengate::tacacs::AcctStatus {
+    let mut c = Tac::connect(addr).await;
+    let acct = Body::AcctRequest(AcctRequest {
+        flags: AcctFlags::Start,
+        authen_method: AuthenMethod::TacacsPlus,
+        priv_lvl: 1,
+        authen_type: AuthenType::Ascii,
+        service: AuthenService::Login,
+        user: user.as_bytes(),
+        port: b"tty0",
+        rem_addr: b"192.0.2.1",
+        args: Args::from_list(args),
+    });
+    c.send(11, 1, Version::Default, &acct).await;
+    let (h, body) = c.recv().await.expect("an accounting REPLY");
+    match Body::decode(&h, &body).unwrap() {
+        Body::AcctReply(AcctReply { status, .. }) => status,
+        _ => panic!("not an accounting REPLY"),
+    }
+}
+
 /// Waits until a close reason has been counted (the server counts after closing).
 pub async fn closed_count(tg: &TestGateway, reason: &str, want: u64) -> u64 {
     for _ in 0..100 {

@@ -1,8 +1,11 @@
 //! API keys: generating one (`tokengate api-key new`), the SHA-256 the configuration stores, the
 //! constant-time match of a presented key against every configured hash, and the bearer
-//! extractor that turns the `Authorization` header into the acting [`Actor`] (401 otherwise).
+//! extractor that turns the `Authorization` header into the acting [`Actor`] (401 otherwise,
+//! counted, logged and audited by [`super::auth_failures`] with the reason, never the key).
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -11,7 +14,9 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::ApiKey;
+use crate::stats::ApiAuthFailure;
 
+use super::auth_failures;
 use super::error::ApiError;
 use super::Shared;
 
@@ -96,12 +101,20 @@ impl FromRequestParts<Shared> for Actor {
             .as_ref()
             .map(|a| a.keys.as_slice())
             .unwrap_or(&[]);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
+        let refuse = |why: ApiAuthFailure, message: &'static str| {
+            let source = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            auth_failures::refused(st, source, why, &parts.method, parts.uri.path());
+            ApiError::Unauthorized(message)
+        };
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(refuse(
+                ApiAuthFailure::Missing,
                 "missing API key: send Authorization: Bearer <key>",
-            ))?;
+            ));
+        };
         let presented = value
             .to_str()
             .ok()
@@ -109,13 +122,16 @@ impl FromRequestParts<Shared> for Actor {
                 let (scheme, rest) = v.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
-            .filter(|k| !k.is_empty())
-            .ok_or(ApiError::Unauthorized(
+            .filter(|k| !k.is_empty());
+        let Some(presented) = presented else {
+            return Err(refuse(
+                ApiAuthFailure::Malformed,
                 "malformed Authorization header: expected Bearer <key>",
-            ))?;
+            ));
+        };
         match match_api_key(keys, presented) {
             Some(k) => Ok(Actor(k.name.clone())),
-            None => Err(ApiError::Unauthorized("invalid API key")),
+            None => Err(refuse(ApiAuthFailure::UnknownKey, "invalid API key")),
         }
     }
 }

@@ -16,10 +16,11 @@
 //! `GET /api/v1/openapi.json`; a test checks it against [`routes`].
 //!
 //! This file holds the listener, the route table, the limits and the shutdown; `keys` the API
-//! keys and the bearer check, `error` the error answers, `call` what every handler shares
-//! (authorise, act through the Admin layer, invalidate, log), and one file per resource family
-//! the handlers: `users`, `tokens`, `emergency`, `fixed_passcode`, `offline`, `reload`,
-//! `openapi`. A new route is a small function in its family's file and one line in `table()`.
+//! keys and the bearer check, `auth_failures` what happens to refused keys (a metric, a log line
+//! and an audit record per source and interval, not per request), `error` the error answers,
+//! `call` what every handler shares (authorise, act through the Admin layer, invalidate, log),
+//! and one file per resource family the handlers: `users`, `tokens`, `emergency`,
+//! `fixed_passcode`, `offline`, `reload`, `openapi`. A new route is a small function in its family's file and one line in `table()`.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -39,10 +40,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::otp::MasterKey;
+use crate::stats::Stats;
 use crate::store::Store;
 
 use super::service::AuthService;
 
+mod auth_failures;
 mod call;
 mod emergency;
 mod error;
@@ -54,6 +57,7 @@ mod reload;
 mod tokens;
 mod users;
 
+pub use auth_failures::{MAX_SOURCES, REPORT_EVERY};
 pub use error::{ApiError, ApiJson};
 pub use keys::{api_key_sha256, match_api_key, new_api_key, Actor, NewApiKey, API_KEY_PREFIX};
 
@@ -75,6 +79,8 @@ pub struct ApiState {
     clock: Arc<Clock>,
     reloader: Arc<super::reload::Reloader>,
     in_flight: Semaphore,
+    stats: Arc<Stats>,
+    auth_failures: auth_failures::AuthFailures,
 }
 
 impl ApiState {
@@ -85,6 +91,7 @@ impl ApiState {
         auth: Arc<AuthService>,
         clock: Arc<Clock>,
         reloader: Arc<super::reload::Reloader>,
+        stats: Arc<Stats>,
     ) -> ApiState {
         ApiState {
             reloader,
@@ -93,6 +100,8 @@ impl ApiState {
             auth,
             clock,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            stats,
+            auth_failures: auth_failures::AuthFailures::default(),
         }
     }
 
@@ -285,10 +294,20 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// Serves the admin API over `state` on `listener` until `cancel` fires (as [`serve`]), and
+/// reports refused API keys every [`REPORT_EVERY`] and once more when the listener has stopped.
+pub async fn serve_api(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
+    let reports = auth_failures::report_loop(state.clone(), cancel.clone());
+    tokio::join!(serve(listener, router(state.clone()), cancel), reports);
+    auth_failures::report(&state).await;
+}
+
 /// Serves `router` on `listener` until `cancel` fires, then lets open requests finish for up to
-/// [`SHUTDOWN_GRACE`] and drops what is left.
+/// [`SHUTDOWN_GRACE`] and drops what is left. Handlers may read the peer address
+/// (`ConnectInfo<SocketAddr>`).
 pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
-    let graceful = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = axum::serve(listener, service)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .into_future();
     let deadline = async {
