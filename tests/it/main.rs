@@ -23,5 +23,6 @@ mod logging;
 mod metrics;
 mod multi_instance;
 mod radius_e2e;
+mod startup;
 mod tacacs_e2e;
 mod tacacs_tls;
