@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         // Needs no config: the key is made before the file that will hold its hash exists.
         Command::ApiKey(cmd) => api_key::run(cmd, json),
-        Command::CheckConfig => db::check_config(path, &Config::load(path)?, json),
+        Command::CheckConfig => db::check_config(path, &Config::load(path)?, json).await,
         Command::Migrate => db::migrate(&Config::load(path)?, json).await,
         Command::Serve { demo } => serve::run(Config::load(path)?, demo, json).await,
         Command::Audit(cmd) => {

@@ -20,20 +20,7 @@ pub(super) fn print<T: Serialize>(
     Ok(())
 }
 
-/// The database URL with its password (if any) replaced by `***`.
-pub(super) fn redact_url(url: &str) -> String {
-    // postgres://user:password@host/db → postgres://user:***@host/db
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((u, _)) => format!("{}{u}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+pub(super) use crate::config::redact_url;
 
 /// An E-5 export file, created (new, mode 0600) before the codes are issued and removed again
 /// if issuing fails.
@@ -69,5 +56,14 @@ mod tests {
     fn database_passwords_are_redacted() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db?sslmode=disable&password=pw2"),
+            "postgres://u:***@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("sqlite://data/a:b@c.db"),
+            "sqlite://data/a:b@c.db"
+        );
     }
 }

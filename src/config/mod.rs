@@ -331,5 +331,53 @@ pub fn sqlite_url(path: &Path) -> String {
     out
 }
 
+/// The database URL with its password (if any) replaced by `***`, for logs and command output:
+/// the user-info password (`postgres://user:password@host/db`) and a `password=` query
+/// parameter (`postgres://host/db?user=u&password=p`).
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    // The user info ends at the last `@` of the authority (a password may hold a raw `@`).
+    let authority = base.find("://").map(|s| {
+        let end = base
+            .get(s + 3..)
+            .and_then(|rest| rest.find('/'))
+            .map_or(base.len(), |i| s + 3 + i);
+        (s + 3, end)
+    });
+    let at = authority.and_then(|(start, end)| {
+        let found = base.get(start..end)?.rfind('@')?;
+        Some((start, start + found))
+    });
+    let mut out = match at {
+        Some((start, at)) => {
+            let creds = base.get(start..at).unwrap_or_default();
+            match creds.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    base.get(..start).unwrap_or_default(),
+                    base.get(at..).unwrap_or_default()
+                ),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

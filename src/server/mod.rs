@@ -7,6 +7,12 @@
 //! that includes the admin HTTP API ([`http`]) when `[admin_api]` is configured and the TACACS+
 //! front end ([`tacacs`]) when `[tacacs]` is, and the monitoring listener ([`health`]: `/metrics`,
 //! `/healthz`, `/readyz`) when `[metrics]` is.
+//!
+//! Start-up refuses rather than running broken: every RADIUS address is claimed first
+//! ([`listen`]: another process serving it stops the start), and a database this process
+//! cannot write is refused with the path and the reason (`store::access`) before any listener
+//! is bound. The log names the version, the configuration file, the database (password
+//! redacted), the master key file and every listener.
 
 // The I/O layer: it may read the monotonic clock for latency histograms and duplicate-cache
 // ages, and pick the thread RNG (clippy.toml disallows both in the layers below).
@@ -15,6 +21,7 @@
 pub mod dupcache;
 pub mod health;
 pub mod http;
+pub mod listen;
 pub mod master_key;
 pub mod radius;
 pub mod reload;
@@ -58,6 +65,14 @@ pub enum StartError {
     /// The metrics registry refused a metric (a bug, reported rather than hidden).
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// Another process already serves a listen address (see [`listen`]).
+    #[error("cannot listen on {addr} ({what}): another process is already serving it; stop it or change the listen address")]
+    InUse {
+        /// The address.
+        addr: SocketAddr,
+        /// Which listener (`RADIUS`, `TACACS+`, …).
+        what: &'static str,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -66,6 +81,18 @@ pub enum StartError {
         /// OS error.
         source: std::io::Error,
     },
+}
+
+impl StartError {
+    /// The error for a listener `what` that could not be bound on `addr`: [`StartError::InUse`]
+    /// when the address is taken, [`StartError::Bind`] otherwise.
+    fn bind(addr: SocketAddr, what: &'static str, source: std::io::Error) -> StartError {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            StartError::InUse { addr, what }
+        } else {
+            StartError::Bind { addr, source }
+        }
+    }
 }
 
 /// A running gateway.
@@ -94,6 +121,8 @@ pub struct Gateway {
     writer_task: tokio::task::JoinHandle<()>,
     key: Arc<MasterKey>,
     instance: master_key::InstanceGuard,
+    /// The claims on the RADIUS addresses ([`listen`]), released when the gateway is dropped.
+    _claims: Vec<listen::Claim>,
 }
 
 /// Opens (creating if needed) the data directory (0700) and database (0600, and with it its
@@ -161,11 +190,55 @@ impl Gateway {
         clock: Arc<Clock>,
     ) -> Result<Gateway, StartError> {
         let config = Arc::new(config);
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %config.path.display(),
+            "tokengate starting"
+        );
+        // Claim every RADIUS address first: a second gateway on one is refused before it
+        // touches the database (see `listen`).
+        let mut claims = Vec::with_capacity(config.radius_listen.len());
+        let mut radius_binds = Vec::with_capacity(config.radius_listen.len());
+        for addr in &config.radius_listen {
+            let (resolved, claim) =
+                listen::claim_udp(*addr).map_err(|e| StartError::bind(*addr, "RADIUS", e))?;
+            claims.push(claim);
+            radius_binds.push(resolved);
+        }
         let options = StoreOptions {
             background_checkpoint: Some(CHECKPOINT_EVERY),
             ..StoreOptions::default()
         };
+        if config.database_url.starts_with("sqlite:") {
+            // 0700 (see `keys::create_private_dir`), before the access check probes it.
+            crate::keys::create_private_dir(&config.data_dir).map_err(|source| {
+                StartError::DataDir {
+                    path: config.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        }
+        // Refuse a database this process cannot write (say, files root created by running the
+        // CLI first) now, with the path and the reason, not by dropping every request later.
+        let url = config.database_url.clone();
+        tokio::task::spawn_blocking(move || crate::store::check_sqlite_files(&url))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map_err(|source| StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })??;
         let (store, key) = open_storage_with(&config, &options).await?;
+        tracing::info!(
+            database = %crate::config::redact_url(&config.database_url),
+            migrations_applied = store.migrations_applied(),
+            "database opened"
+        );
+        tracing::info!(file = %config.master_key_file.display(), "master key loaded");
+        if let Err(e) = store.check_writable().await {
+            store.close().await;
+            return Err(e.into());
+        }
         // Held while the gateway runs, so `key rotate` can tell that it does.
         let instance = match master_key::hold(&store, &config.master_key_file, &key).await {
             Ok(guard) => guard,
@@ -189,7 +262,7 @@ impl Gateway {
         );
         let metrics = Arc::new(Metrics::new(
             stats.clone(),
-            writer_stats,
+            writer_stats.clone(),
             auth.counters().clone(),
         )?);
         let ready = Arc::new(AtomicBool::new(false));
@@ -222,13 +295,14 @@ impl Gateway {
         // until every other listener is bound.
         let mut metrics_addr = None;
         if let Some(addr) = config.metrics_listen {
-            let bind_err = |source| StartError::Bind { addr, source };
+            let bind_err = |source| StartError::bind(addr, "metrics", source);
             let listener = http::bind(addr).await.map_err(bind_err)?;
             let local = listener.local_addr().map_err(bind_err)?;
             metrics_addr = Some(local);
             let state = Arc::new(health::HealthState::new(
                 metrics.clone(),
                 store.clone(),
+                writer_stats.clone(),
                 ready.clone(),
             ));
             tracker.spawn(http::serve(listener, health::router(state), cancel.clone()));
@@ -240,7 +314,7 @@ impl Gateway {
                 let addr = api.listen;
                 let listener = http::bind(addr)
                     .await
-                    .map_err(|source| StartError::Bind { addr, source })?;
+                    .map_err(|source| StartError::bind(addr, "admin API", source))?;
                 let local = listener
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
@@ -257,15 +331,12 @@ impl Gateway {
         };
         let admin_addr = admin.as_ref().map(|a| a.2);
         let mut radius_addrs = Vec::new();
-        for addr in &config.radius_listen {
-            let bind_err = |source| StartError::Bind {
-                addr: *addr,
-                source,
-            };
-            let sockets = radius::bind_sockets(*addr).map_err(bind_err)?;
+        for addr in radius_binds {
+            let bind_err = |source| StartError::bind(addr, "RADIUS", source);
+            let sockets = radius::bind_sockets(addr).map_err(bind_err)?;
             let local = match sockets.first() {
                 Some(sock) => sock.local_addr().map_err(bind_err)?,
-                None => *addr,
+                None => addr,
             };
             radius_addrs.push(local);
             tracing::info!(%local, sockets = sockets.len(), "RADIUS listening");
@@ -287,10 +358,12 @@ impl Gateway {
                 tls.listen.iter().map(move |a| (a, Some(acceptor.clone())))
             });
             for (addr, acceptor) in plain.chain(tls) {
-                let bind_err = |source| StartError::Bind {
-                    addr: *addr,
-                    source,
+                let what = if acceptor.is_some() {
+                    "TACACS+ over TLS"
+                } else {
+                    "TACACS+"
                 };
+                let bind_err = |source| StartError::bind(*addr, what, source);
                 let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
                 let local = listener.local_addr().map_err(bind_err)?;
                 if acceptor.is_some() {
@@ -348,6 +421,7 @@ impl Gateway {
             writer_task,
             key,
             instance,
+            _claims: claims,
         })
     }
 

@@ -39,7 +39,8 @@ const RECV_BUFFER_BYTES: usize = 4 << 20;
 /// the same port with `SO_REUSEPORT`, so the kernel spreads clients over several receive loops
 /// (it keeps each client's address and port on one socket, so its retransmissions meet the same
 /// loop). The first socket fixes the port when `addr` asks for port 0. Each socket gets a
-/// `RECV_BUFFER_BYTES` receive buffer (best effort).
+/// `RECV_BUFFER_BYTES` receive buffer (best effort). The gateway claims the address first
+/// ([`super::listen::claim_udp`]): `SO_REUSEPORT` alone would let another process join the port.
 pub fn bind_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut sockets = Vec::with_capacity(cores.min(4));

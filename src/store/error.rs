@@ -64,6 +64,16 @@ pub enum StoreError {
         /// Who holds it and what to do.
         what: String,
     },
+    /// This process cannot write the database (see `store::access`): `what` names the file,
+    /// directory or PostgreSQL database (never with a password), `reason` the statement or
+    /// operation that failed and why.
+    #[error("{what} is not writable by this process: {reason}")]
+    NotWritable {
+        /// The file, directory or database.
+        what: String,
+        /// What failed and why.
+        reason: String,
+    },
     /// The group-commit writer task has stopped; nothing was written.
     #[error("the store writer has stopped")]
     WriterClosed,

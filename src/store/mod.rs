@@ -30,8 +30,10 @@
 //! `emergency`, `principal`, `challenges`, `changes`, `audit`, `key_check`: the master key's
 //! check value and `key rotate`'s re-encryption); `batch/` runs the packet-path
 //! batch (its module doc states the guard rule); `writer` is the group commit in front of it;
-//! `checkpoint` keeps SQLite's WAL checkpoints off the commit path.
+//! `checkpoint` keeps SQLite's WAL checkpoints off the commit path; `access` checks that this
+//! process can write the database (start-up, `check-config`, `/readyz`).
 
+mod access;
 mod audit;
 mod batch;
 mod challenges;
@@ -61,6 +63,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 pub use crate::config::sqlite_url;
+pub use access::{check_existing, check_sqlite_files, Access};
 pub use audit::AuditCursor;
 pub use changes::CHANGES_PAGE;
 pub use error::StoreError;
@@ -149,6 +152,10 @@ pub struct Store {
     sqlite_file: Option<Arc<(PathBuf, Option<u32>)>>,
     /// Shared by the background checkpointer and the writer's own connection.
     wal: Arc<WalRestart>,
+    /// How many migrations [`Store::open_with`] applied (0 when the schema was up to date).
+    migrations_applied: usize,
+    /// The database in words, without a password (error messages).
+    label: Arc<str>,
 }
 
 /// Splits a SQLite URL into its normalised form (`mode=rwc` added unless a mode is given) and
@@ -298,8 +305,12 @@ impl Store {
                     .await?
             }
         };
+        let before = applied_migrations(&pool, backend).await?;
         backend.migrator().run(&pool).await?;
-        tracing::debug!(?backend, "store opened and migrated");
+        let migrations_applied = applied_migrations(&pool, backend)
+            .await?
+            .saturating_sub(before);
+        tracing::debug!(?backend, migrations_applied, "store opened and migrated");
         if let (Backend::Sqlite, Some(every)) = (backend, options.background_checkpoint) {
             if !normalise_sqlite_url(url).1 {
                 tokio::spawn(checkpoint_loop(pool.clone(), every, Arc::clone(&wal)));
@@ -310,7 +321,20 @@ impl Store {
             backend,
             sqlite_file,
             wal,
+            migrations_applied,
+            label: access::describe(url).into(),
         })
+    }
+
+    /// How many migrations opening this store applied: 0 when the schema was already up to
+    /// date, all of them on a new database.
+    pub fn migrations_applied(&self) -> usize {
+        self.migrations_applied
+    }
+
+    /// How many migrations this build knows.
+    pub fn migrations_known(&self) -> usize {
+        self.backend.migrator().iter().count()
     }
 
     /// The database this store talks to.
@@ -415,6 +439,27 @@ pub(crate) fn values_list(rows: usize, cols: usize, backend: Backend) -> String 
         out.push(')');
     }
     out
+}
+
+/// How many migrations the database records as applied (0 before the first: no table yet).
+async fn applied_migrations(pool: &AnyPool, backend: Backend) -> Result<usize, StoreError> {
+    let exists = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+        }
+    };
+    let (tables,): (i64,) = sqlx::query_as(exists).fetch_one(pool).await?;
+    if tables == 0 {
+        return Ok(0);
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// The backend of an open connection.

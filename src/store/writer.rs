@@ -11,6 +11,10 @@
 //! any group's fault (connection lost, pool exhausted, SQLite still busy after its timeout), the
 //! retries stop and every remaining waiter gets the same error shared through
 //! [`StoreError::Batch`]`(Arc<StoreError>)`, since a `sqlx::Error` cannot be cloned.
+//!
+//! Every failed write attempt (a batch, or a group retried alone) is counted in
+//! [`WriterStats::write_failing`] with its error until the next commit, for `/readyz`; a
+//! commit costs one relaxed load for it.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,6 +54,44 @@ pub struct WriterStats {
     pub batch_size: AtomicHistogram<BatchGroups>,
     /// Batch transaction time (begin to commit), in nanoseconds.
     pub commit_latency: AtomicHistogram<CommitNanos>,
+    /// Write attempts that failed in a row (a batch, or a group retried alone); reset by the
+    /// next commit. `/readyz` is not ready while it is above 0 and a write probe fails.
+    pub write_failures: AtomicU64,
+    /// The error of the most recent failed write attempt (kept until the next one).
+    last_write_error: std::sync::Mutex<Option<String>>,
+}
+
+impl WriterStats {
+    /// A write attempt committed (one relaxed load when nothing failed before).
+    fn note_commit(&self) {
+        if self.write_failures.load(Ordering::Relaxed) != 0 {
+            self.write_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A write attempt failed with `err`.
+    fn note_failure(&self, err: &StoreError) {
+        if let Ok(mut last) = self.last_write_error.lock() {
+            *last = Some(err.to_string());
+        }
+        self.write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many write attempts failed in a row, and the last error; `None` when the last one
+    /// committed.
+    pub fn write_failing(&self) -> Option<(u64, String)> {
+        let n = self.write_failures.load(Ordering::Relaxed);
+        if n == 0 {
+            return None;
+        }
+        let last = self
+            .last_write_error
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .unwrap_or_default();
+        Some((n, last))
+    }
 }
 
 /// What runs once a group's transaction has committed (or failed), on the writer's thread for a
@@ -368,6 +410,7 @@ async fn commit(
     stats.commit_latency.observe(nanos);
     match outcome {
         Ok(results) => {
+            stats.note_commit();
             let fan_out = move || {
                 crate::audit::log::emit_committed(&groups, &results);
                 for (reply, ok) in replies.into_iter().zip(results.iter()) {
@@ -383,6 +426,7 @@ async fn commit(
         }
         Err(err) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            stats.note_failure(&err);
             if groups.len() == 1 {
                 if let Some(reply) = replies.into_iter().next() {
                     reply.send(Err(err));
@@ -391,7 +435,7 @@ async fn commit(
             }
             tracing::warn!(groups = groups.len(), error = %err, "store batch failed");
             if err.is_statement_error(conns.backend()) {
-                retry_one_by_one(conns, groups, replies).await;
+                retry_one_by_one(conns, groups, replies, stats).await;
             } else {
                 let shared = Arc::new(err);
                 for reply in replies {
@@ -405,10 +449,20 @@ async fn commit(
 /// After a batch failed because of some group's statement: runs each group in its own
 /// transaction, so only the faulty one gets the error. Stops at the first error that is not a
 /// statement's and fails the rest with it.
-async fn retry_one_by_one(conns: &mut Conns, groups: Vec<Vec<WriteOp>>, replies: Vec<Reply>) {
+async fn retry_one_by_one(
+    conns: &mut Conns,
+    groups: Vec<Vec<WriteOp>>,
+    replies: Vec<Reply>,
+    stats: &WriterStats,
+) {
     let mut pending = groups.into_iter().zip(replies);
     while let Some((group, reply)) = pending.next() {
-        match conns.apply(std::slice::from_ref(&group)).await {
+        let outcome = conns.apply(std::slice::from_ref(&group)).await;
+        match &outcome {
+            Ok(_) => stats.note_commit(),
+            Err(err) => stats.note_failure(err),
+        }
+        match outcome {
             Ok(results) => {
                 crate::audit::log::emit_committed(std::slice::from_ref(&group), &results);
                 reply.send(Ok(results.first().copied().unwrap_or(true)));

@@ -27,5 +27,6 @@ mod master_key;
 mod metrics;
 mod multi_instance;
 mod radius_e2e;
+mod startup;
 mod tacacs_e2e;
 mod tacacs_tls;

@@ -192,3 +192,34 @@ async fn writer_fails_every_group_when_the_database_is_gone() {
         task.await.unwrap();
     }
 }
+
+/// `/readyz`'s inputs: failed write attempts are counted (with the last error) until the next
+/// commit, and [`Store::check_writable`] fails exactly while writes do. SQLite's `query_only`
+/// on the one connection of an in-memory store stands in for a read-only file.
+#[tokio::test]
+async fn write_failures_are_counted_until_a_commit_and_the_write_probe_follows_them() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let (_, token) = user_with_token(&store, "wendy").await;
+    store.check_writable().await.unwrap();
+    let (writer, task) = WriterHandle::spawn(store.clone(), 256, 256);
+    let stats = writer.stats();
+    assert!(stats.write_failing().is_none());
+    store.pool.execute("PRAGMA query_only = ON").await.unwrap();
+    for (i, step) in [5, 6].into_iter().enumerate() {
+        assert!(writer.submit(vec![advance(token.id, step)]).await.is_err());
+        let (n, last) = stats.write_failing().unwrap();
+        assert_eq!(n, i as u64 + 1);
+        assert!(last.contains("readonly"), "{last}");
+    }
+    let err = store.check_writable().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotWritable { .. }) && err.to_string().contains("readonly"),
+        "{err}"
+    );
+    store.pool.execute("PRAGMA query_only = OFF").await.unwrap();
+    store.check_writable().await.unwrap();
+    assert!(writer.submit(vec![advance(token.id, 7)]).await.unwrap());
+    assert!(stats.write_failing().is_none());
+    drop(writer);
+    task.await.unwrap();
+}
