@@ -109,9 +109,16 @@ pub struct InstanceLease {
 }
 
 impl InstanceLease {
-    /// Gives the lock up (closes its connection).
+    /// Gives the lock up: unlocks it explicitly, then closes the connection. Closing alone is not
+    /// enough for whoever comes next: the server ends the session (and frees its locks) some
+    /// time after the client's Terminate, so a rotation started right after could still find
+    /// the lock held.
     pub async fn release(mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_shared($1)")
+                .bind(INSTANCE_LOCK_KEY)
+                .execute(&mut conn)
+                .await;
             let _ = conn.close().await;
         }
     }
