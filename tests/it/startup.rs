@@ -444,6 +444,8 @@ async fn a_postgres_role_that_cannot_write_is_refused_at_start_and_by_check_conf
     let ro_dir = tempfile::tempdir().unwrap();
     let ro_cfg = write_config(ro_dir.path(), Some(&role.url()), "");
     std::fs::create_dir_all(ro_dir.path().join("data")).unwrap();
+    // The database records the master key `migrate` made: the gateway needs that key file.
+    copy_master_key(dir.path(), ro_dir.path());
     let (ok, out, err) = cli(&ro_cfg, &["check-config"]);
     let (serve_ok, serve_err) = serve_until_exit(&ro_cfg);
     let role_name = role.name.clone();
@@ -459,6 +461,13 @@ async fn a_postgres_role_that_cannot_write_is_refused_at_start_and_by_check_conf
     }
     assert!(!serve_ok);
     assert!(!serve_err.contains("RADIUS listening"), "{serve_err}");
+}
+
+/// Copies the master key file of the config written in `from` (`data/master.key`) to the same
+/// place under `to` (mode kept: 0600), as an operator gives every instance the database's key.
+fn copy_master_key(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to.join("data")).unwrap();
+    std::fs::copy(from.join("data/master.key"), to.join("data/master.key")).unwrap();
 }
 
 /// GETs `path` on the metrics listener: (status, body).
@@ -550,9 +559,9 @@ async fn readyz_is_503_while_postgres_refuses_writes() {
         db,
     };
     // The schema belongs to the owner; the gateway runs as a role with the rights it needs.
+    let owner_dir = tempfile::tempdir().unwrap();
     {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = write_config(dir.path(), Some(&owner_url), "");
+        let cfg = write_config(owner_dir.path(), Some(&owner_url), "");
         let (ok, _, err) = cli(&cfg, &["migrate"]);
         assert!(ok, "{err}");
     }
@@ -573,6 +582,8 @@ async fn readyz_is_503_while_postgres_refuses_writes() {
         Some(&role.url()),
         "[metrics]\nlisten = \"127.0.0.1:0\"\n",
     );
+    // The database records the master key `migrate` made: the gateway needs that key file.
+    copy_master_key(owner_dir.path(), dir.path());
     let gw = TestGateway::start_at(dir, &path).await;
     let metrics = ready_and_answering(&gw).await;
     let sql = |verb: &str| {
