@@ -211,7 +211,8 @@ impl<'a> Admin<'a> {
         Ok(UserView { user, tokens })
     }
 
-    /// Locks or unlocks a user (unlock also clears the failure count).
+    /// Locks or unlocks a user (unlock also clears the failure count and its tokens'
+    /// bad-passcode counts, so the next correct passcode is accepted).
     pub async fn set_locked(&self, name: &str, locked: bool, now: i64) -> Result<User, AdminError> {
         let u = self.user(name).await?;
         self.store.set_user_locked(u.id, locked, now).await?;

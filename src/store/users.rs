@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// Locks (setting `locked_at = now`) or unlocks a user. Unlocking also clears the failure
-    /// count, the failure window and `locked_at`. `NotFound` when there is no such user.
+    /// count, the failure window, `locked_at` and the bad-passcode counts of the user's tokens. `NotFound` when there is no such user.
     /// Appends the user to the change feed.
     pub async fn set_user_locked(
         &self,
@@ -92,6 +92,15 @@ impl Store {
             .execute(&mut *tx)
             .await?
         };
+        if !locked && done.rows_affected() > 0 {
+            // The failures that locked the user also counted against its tokens (N-1): left as
+            // they were, the first correct passcode after the unlock would be asked for the next
+            // tokencode instead of being accepted.
+            sqlx::query("UPDATE tokens SET bad_count = 0 WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 what: format!("user {id}"),

@@ -169,6 +169,34 @@ async fn l1_five_failures_lock_the_user() {
 }
 
 #[tokio::test]
+async fn l3_after_five_failures_an_admin_unlock_lets_the_next_correct_passcode_in() {
+    // Issue 18: the failures that locked the user also raised the token's bad-passcode count
+    // past N-1's limit, and an unlock that left it there answered the next correct passcode
+    // with a Next Tokencode challenge instead of an Accept.
+    let tg = TestGateway::start().await;
+    tg.pin_user("alice").await;
+    let mut c = RadClient::new(tg.addr).await;
+    for i in 0..5 {
+        assert_eq!(
+            c.ask("alice", &format!("12340000{i:02}")).await.code,
+            Code::AccessReject
+        );
+    }
+    assert!(tg.admin().show_user("alice").await.unwrap().user.locked);
+    tg.admin()
+        .set_locked("alice", false, tg.now())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        c.ask("alice", &format!("1234{}", code(tg.step())))
+            .await
+            .code,
+        Code::AccessAccept
+    );
+}
+
+#[tokio::test]
 async fn n1_next_tokencode_round_trip_after_a_wide_window_match() {
     let tg = TestGateway::start().await;
     tg.pin_user("alice").await;

@@ -91,6 +91,17 @@ async fn lockout_l1_lock_and_unlock_resets_counters() {
             ),
             (0, 0, None)
         );
+        // ... and its tokens' bad-passcode counts (N-1), or the next correct passcode would be
+        // asked for the next tokencode.
+        assert_eq!(
+            store
+                .token_by_serial("T-dave")
+                .await
+                .unwrap()
+                .unwrap()
+                .bad_count,
+            0
+        );
 
         // Admin lock.
         store.set_user_locked(user.id, true, 800).await.unwrap();
