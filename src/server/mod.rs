@@ -131,41 +131,46 @@ pub struct Gateway {
 /// missing key file for a database with data, is an error; only a fresh, empty database gets a
 /// new key, created 0600).
 pub async fn open_storage(config: &Config) -> Result<(Store, MasterKey), StartError> {
+    prepare_data_dir(config)?;
     open_storage_with(config, &StoreOptions::default()).await
 }
 
 /// How often the gateway checkpoints a SQLite WAL in the background (off the group commit).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// On SQLite, creates the data directory (0700, see `keys::create_private_dir`) and warns when
+/// an existing one is open to other users (left as it is: an operator may have meant it).
+fn prepare_data_dir(config: &Config) -> Result<(), StartError> {
+    if !config.database_url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    crate::keys::create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(&config.data_dir) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %config.data_dir.display(),
+                    mode = %format!("{mode:o}"),
+                    "the data directory is open to other users; chmod 700 it"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`open_storage`] with explicit pool settings (the gateway moves SQLite checkpoints to a
-/// background task).
+/// background task), once the data directory is prepared.
 async fn open_storage_with(
     config: &Config,
     options: &StoreOptions,
 ) -> Result<(Store, MasterKey), StartError> {
-    if config.database_url.starts_with("sqlite:") {
-        crate::keys::create_private_dir(&config.data_dir).map_err(|source| {
-            StartError::DataDir {
-                path: config.data_dir.display().to_string(),
-                source,
-            }
-        })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            if let Ok(m) = std::fs::metadata(&config.data_dir) {
-                let mode = m.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    // Left as it is (an operator may have meant it), but said.
-                    tracing::warn!(
-                        path = %config.data_dir.display(),
-                        mode = %format!("{mode:o}"),
-                        "the data directory is open to other users; chmod 700 it"
-                    );
-                }
-            }
-        }
-    }
     let store = Store::open_with(&config.database_url, options).await?;
     let unlocked =
         master_key::unlock(&store, &config.master_key_file, crate::clock::unix_now()).await;
@@ -209,15 +214,8 @@ impl Gateway {
             background_checkpoint: Some(CHECKPOINT_EVERY),
             ..StoreOptions::default()
         };
-        if config.database_url.starts_with("sqlite:") {
-            // 0700 (see `keys::create_private_dir`), before the access check probes it.
-            crate::keys::create_private_dir(&config.data_dir).map_err(|source| {
-                StartError::DataDir {
-                    path: config.data_dir.display().to_string(),
-                    source,
-                }
-            })?;
-        }
+        // Before the access check probes it.
+        prepare_data_dir(&config)?;
         // Refuse a database this process cannot write (say, files root created by running the
         // CLI first) now, with the path and the reason, not by dropping every request later.
         let url = config.database_url.clone();
